@@ -1,0 +1,176 @@
+/**
+ * The one typed API shared by every door (Electron IPC, WebSocket, CLI) and the renderer.
+ * Types only, plus the list of method and event names the transports check against.
+ */
+import type { TrainSettings, SettingIssue } from './settings';
+
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
+
+export interface EpochMetrics {
+  epoch: number;
+  train_loss: number;
+  train_acc: number;
+  test_loss: number;
+  test_acc: number;
+  lr: number;
+  /** Mean global gradient norm over the epoch's steps (before clipping). */
+  grad_norm: number;
+  /** Steps whose gradient was clipped this epoch. */
+  clipped_steps: number;
+  /** L2 norm of each parameter tensor, by parameter name. */
+  weight_norms: Record<string, number>;
+  /** Share of conv/dense kernel weights with |w| < 1e-3. */
+  sparsity: number;
+  seconds: number;
+  /** Things worth marking on a chart: 'best', 'early-stop', 'restored-best'. */
+  events?: string[];
+}
+
+export interface DatasetInfo {
+  name: string;
+  /** Where it came from: 'embedded', a folder path. */
+  source: string;
+  classNames: string[];
+  trainCount: number;
+  testCount: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface RunRecord {
+  id: string;
+  name: string;
+  status: RunStatus;
+  settings: TrainSettings;
+  /** Study this run belongs to, if any. */
+  study?: string;
+  backend: string;
+  versions: Record<string, string>;
+  dataset?: DatasetInfo;
+  params?: number;
+  created: string;
+  updated: string;
+  started?: string;
+  finished?: string;
+  /** Last completed epoch (0 before the first). */
+  epochsDone: number;
+  bestEpoch?: number;
+  bestTestAcc?: number;
+  finalTestAcc?: number;
+  error?: string;
+  /** Process that owns a running run; used to detect interrupted runs. */
+  pid?: number;
+}
+
+export interface RunDetail {
+  run: RunRecord;
+  metrics: EpochMetrics[];
+  files: { name: string; bytes: number }[];
+}
+
+export interface BackendInfo {
+  backend: string;
+  reason: string;
+  tried: { name: string; ok: boolean; error?: string }[];
+  threads?: number;
+}
+
+export interface EngineInfo extends BackendInfo {
+  versions: Record<string, string>;
+  datasets: { name: string; available: boolean; source: string; note?: string }[];
+  workspace: string;
+}
+
+export type JobKind = 'train' | 'analysis';
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobInfo {
+  id: string;
+  kind: JobKind;
+  title: string;
+  state: JobState;
+  runId?: string;
+  progress?: Progress;
+  error?: string;
+}
+
+export interface Progress {
+  /** 0..1 */
+  fraction: number;
+  message: string;
+  epoch?: number;
+  epochs?: number;
+  step?: number;
+  steps?: number;
+  etaSeconds?: number;
+}
+
+export interface ApiErrorShape {
+  code: 'invalid' | 'not-found' | 'conflict' | 'engine' | 'dataset' | 'io' | 'cancelled' | 'internal';
+  message: string;
+  issues?: SettingIssue[];
+}
+
+/** Method name → request and response. Every door carries exactly these. */
+export interface CoreApi {
+  'engine.info': { req: Record<string, never>; res: EngineInfo };
+  'runs.list': { req: Record<string, never>; res: RunRecord[] };
+  'runs.get': { req: { id: string }; res: RunDetail };
+  'runs.start': { req: { settings: Partial<TrainSettings>; study?: string }; res: { run: RunRecord; job: JobInfo } };
+  'runs.resume': { req: { id: string }; res: { run: RunRecord; job: JobInfo } };
+  'runs.cancel': { req: { id: string }; res: { cancelled: boolean } };
+  'runs.delete': { req: { id: string }; res: { deleted: boolean } };
+  'jobs.list': { req: Record<string, never>; res: JobInfo[] };
+  'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
+}
+
+export type Api = CoreApi;
+export type Method = keyof Api;
+export type Req<M extends Method> = Api[M]['req'];
+export type Res<M extends Method> = Api[M]['res'];
+
+/** Event name → payload, pushed from services to every connected renderer. */
+export interface Events {
+  'job.updated': JobInfo;
+  'run.updated': RunRecord;
+  'run.epoch': { runId: string; metrics: EpochMetrics };
+  'engine.status': { state: 'ready' | 'crashed' | 'restarting'; message: string; backend?: string };
+}
+export type EventName = keyof Events;
+
+/** Runtime lists the transports check names against (kept in sync by the type below). */
+export const METHODS = [
+  'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
+  'jobs.list', 'jobs.cancel',
+] as const satisfies readonly Method[];
+export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'engine.status'] as const satisfies readonly EventName[];
+
+// Compile-time check that METHODS lists every method exactly.
+type Missing = Exclude<Method, (typeof METHODS)[number]>;
+const _allMethodsListed: Missing extends never ? true : Missing = true;
+void _allMethodsListed;
+
+/** What a door sends and receives on the wire (WebSocket, IPC). */
+export type WireRequest = { id: number; method: string; params: unknown };
+export type WireResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: ApiErrorShape };
+export type WireEvent = { event: string; payload: unknown };
+
+/** The renderer's only view of the app: one interface, several transports. */
+export interface Host {
+  readonly kind: 'electron' | 'browser' | 'test';
+  call<M extends Method>(method: M, params: Req<M>): Promise<Res<M>>;
+  on<E extends EventName>(event: E, listener: (payload: Events[E]) => void): () => void;
+}
+
+export class ApiError extends Error {
+  constructor(readonly code: ApiErrorShape['code'], message: string, readonly issues?: SettingIssue[]) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  toShape(): ApiErrorShape {
+    return { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}) };
+  }
+}

@@ -1,0 +1,41 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { ModelSpec } from './spec';
+
+/**
+ * Weights by stable name, in tfjs layout: conv kernel [kh, kw, in, out], dense kernel [in, out];
+ * names `${layer}/kernel`, `${layer}/bias`, `${norm}/gamma`, `${norm}/beta`,
+ * `${norm}/running_mean`, `${norm}/running_var` (+ `${norm}/count` for cumulative BN).
+ */
+export type NamedWeights = Record<string, { shape: number[]; data: Float32Array }>;
+
+export interface EngineModel {
+  readonly spec: ModelSpec;
+  /** Logits in eval mode (running statistics, dropout off). Input NHWC, already normalized. */
+  predict(x: tf.Tensor4D): tf.Tensor2D;
+  getWeights(): NamedWeights;
+  setWeights(w: NamedWeights): void;
+  dispose(): void;
+}
+
+/** Everything needed to continue a run exactly: stored as a checkpoint by the store. */
+export interface TrainState {
+  /** Epochs completed. */
+  epoch: number;
+  /** Model weights including BN running statistics. */
+  weights: NamedWeights;
+  /** Optimizer: step count and slot tensors (e.g. 'm/conv1/kernel', 'v/conv1/kernel'). */
+  optimizer: { kind: string; step: number; slots: NamedWeights };
+  /** Best epoch so far by test loss (early stopping and the 'best' checkpoint). */
+  best: { epoch: number; testLoss: number; testAcc: number } | null;
+  /** Epochs since the best one (early-stopping patience counter). */
+  earlyStopWait: number;
+  /** Input normalization of the training split, per channel, in [0,1] pixel units. */
+  normalization: { mean: number[]; std: number[] };
+}
+
+/** One BN snapshot: per norm layer and channel, recorded every K training steps. */
+export interface BnRecord {
+  step: number;
+  epoch: number;
+  layers: Record<string, { batchMean: number[]; batchVar: number[]; runningMean: number[]; runningVar: number[] }>;
+}
