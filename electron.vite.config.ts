@@ -18,7 +18,8 @@ export default defineConfig({
           cli: resolve(__dirname, 'src-main/cli/main.ts'),
           worker: resolve(__dirname, 'src-main/host/worker.ts'),
         },
-        output: { format: 'es', entryFileNames: '[name].js' },
+        // Chunks sit beside the entries so `new URL('./worker.js', import.meta.url)` resolves from any of them.
+        output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js' },
       },
     },
   },

@@ -3,6 +3,7 @@
  * Types only, plus the list of method and event names the transports check against.
  */
 import type { TrainSettings, SettingIssue } from './settings';
+import type { DropoutApi } from './dropout';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -125,7 +126,7 @@ export interface CoreApi {
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
 }
 
-export type Api = CoreApi;
+export type Api = CoreApi & DropoutApi;
 export type Method = keyof Api;
 export type Req<M extends Method> = Api[M]['req'];
 export type Res<M extends Method> = Api[M]['res'];
@@ -143,6 +144,7 @@ export type EventName = keyof Events;
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
   'jobs.list', 'jobs.cancel',
+  'dropout.analyze',
 ] as const satisfies readonly Method[];
 export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'engine.status'] as const satisfies readonly EventName[];
 

@@ -1,0 +1,156 @@
+/**
+ * ONNX inference benchmark (issue 9): ONNX Runtime on NormLab's export of the S5 net (BN kept and
+ * BN folded) against ONNX Runtime on PyTorch's own torch.onnx export of the same network, and
+ * against PyTorch's eval-mode forward — same real input digits, same batch, threads 1 and 2.
+ * Prints one JSON object with images/s and the ratios.
+ *
+ *   node bench/onnx-bench.mjs [--batch 128] [--threads 1,2] [--seconds 2] [--rounds 7]
+ *
+ * Needs /usr/bin/python3 with python3-torch (bench/onnx-torch.py); without it the PyTorch
+ * columns are null and the reason is given.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+// The tfjs model only supplies weights here (nothing is timed on it): the plain CPU backend, bundled with tfjs-core.
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src-main/engine/backend';
+import { buildModel } from '../src-main/engine/model';
+import { s5Spec } from '../src-main/engine/spec';
+import { DEFAULT_SETTINGS } from '../src-main/contract/settings';
+import { loadDataset } from '../src-main/data/dataset';
+import { exportOnnx } from '../src-main/onnx/export';
+import { prepareInputs } from '../src-main/onnx/runtime';
+import { mulberry32 } from '../src-main/engine/rng';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function findTorchScript(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [join(here, 'onnx-torch.py'), join(here, '..', 'onnx-torch.py'), resolve('bench/onnx-torch.py')]) {
+    try {
+      execFileSync('test', ['-f', p]);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  throw new Error('bench/onnx-torch.py not found');
+}
+
+async function session(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+}
+
+async function main(): Promise<void> {
+  const batch = Number(arg('batch', '128'));
+  const threadList = arg('threads', '1,2').split(',').map(Number);
+  const seconds = Number(arg('seconds', '2'));
+  const rounds = Number(arg('rounds', '7'));
+  const python = arg('python', '/usr/bin/python3');
+  // Registered by hand: the bundler drops the package's side-effect registration.
+  if (!tf.findBackend('cpu')) tf.registerBackend('cpu', () => new MathBackendCPU(), 1);
+  await initBackend('cpu');
+
+  // The S5 net with BN (default settings, dropout removed at export) and non-trivial BN statistics.
+  const spec = s5Spec({ ...DEFAULT_SETTINGS, norm: 'batch' });
+  const model = buildModel(spec, 1);
+  const w = model.getWeights();
+  const rng = mulberry32(42);
+  for (const [k, t] of Object.entries(w)) {
+    if (k.endsWith('/running_mean')) t.data.forEach((_, i) => (t.data[i] = rng() - 0.5));
+    if (k.endsWith('/running_var')) t.data.forEach((_, i) => (t.data[i] = 0.3 + 1.7 * rng()));
+  }
+  const ours = exportOnnx(spec, w, { metadata: {} }).bytes;
+  const oursFolded = exportOnnx(spec, w, { foldBn: true, metadata: {} }).bytes;
+
+  // Identical input for every engine: 1,024 real test digits, normalized.
+  const data = await loadDataset('mnist-sample');
+  const count = 1024;
+  const src = { images: data.test.images, count, height: 28, width: 28, channels: 1 };
+  const { nchw } = prepareInputs(src, count, { mean: [0.1307], std: [0.3081] }, false);
+  const dir = mkdtempSync(join(tmpdir(), 'normlab-onnx-bench-'));
+  const inputFile = join(dir, 'input.f32');
+  writeFileSync(inputFile, new Uint8Array(nchw.buffer, nchw.byteOffset, nchw.byteLength));
+  const torchOnnx = join(dir, 'torch-s5.onnx');
+
+  const torchRuns: Record<number, { eval_img_per_s: number; peer: string } | null> = {};
+  let torchError: string | null = null;
+  let torchBytes: Uint8Array | null = null;
+  try {
+    const script = findTorchScript();
+    for (const t of threadList) {
+      const outLine = execFileSync(python, [script, '--input', inputFile, '--count', String(count), '--threads', String(t), '--batch', String(batch),
+        '--seconds', String(seconds), ...(torchBytes ? [] : ['--export', torchOnnx])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      torchRuns[t] = JSON.parse(outLine.trim().split('\n').at(-1)!);
+      if (!torchBytes) torchBytes = new Uint8Array(execFileSync('cat', [torchOnnx]));
+    }
+  } catch (e) {
+    torchError = (e as Error).message.split('\n')[0];
+  }
+
+  const batches: ort.Tensor[] = [];
+  for (let s = 0; s + batch <= count; s += batch) batches.push(new ort.Tensor('float32', nchw.subarray(s * 784, (s + batch) * 784), [batch, 1, 28, 28]));
+
+  const results: Record<string, unknown>[] = [];
+  const ratios: Record<string, Record<string, number | null>> = {};
+  for (const t of threadList) {
+    const engines: { key: string; label: string; sess: ort.InferenceSession }[] = [
+      { key: 'ours', label: 'ORT · NormLab export (BN kept)', sess: await session(ours, t) },
+      { key: 'ours_folded', label: 'ORT · NormLab export (BN folded)', sess: await session(oursFolded, t) },
+    ];
+    if (torchBytes) engines.push({ key: 'torch_onnx', label: 'ORT · torch.onnx export', sess: await session(torchBytes, t) });
+    const rates: Record<string, number[]> = Object.fromEntries(engines.map((e) => [e.key, []]));
+    for (const e of engines) for (let i = 0; i < 5; i++) await e.sess.run({ input: batches[i % batches.length] });
+    // Interleaved rounds, so that a neighbour's load on the shared CPU hits every engine alike.
+    for (let r = 0; r < rounds; r++) {
+      for (const e of engines) {
+        let n = 0;
+        const t0 = performance.now();
+        while (performance.now() - t0 < (seconds * 1000) / rounds) {
+          await e.sess.run({ input: batches[n % batches.length] });
+          n++;
+        }
+        rates[e.key].push((n * batch * 1000) / (performance.now() - t0));
+      }
+    }
+    const med: Record<string, number> = {};
+    for (const e of engines) {
+      med[e.key] = median(rates[e.key]);
+      results.push({ engine: e.label, threads: t, batch, img_per_s: Math.round(med[e.key]) });
+      await e.sess.release();
+    }
+    const pt = torchRuns[t]?.eval_img_per_s ?? null;
+    if (pt !== null) results.push({ engine: `PyTorch eval forward (${torchRuns[t]!.peer})`, threads: t, batch, img_per_s: Math.round(pt) });
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    ratios[`threads_${t}`] = {
+      ours_vs_torch_onnx: med.torch_onnx ? r3(med.ours / med.torch_onnx) : null,
+      ours_folded_vs_torch_onnx: med.torch_onnx ? r3(med.ours_folded / med.torch_onnx) : null,
+      ours_vs_pytorch_eval: pt ? r3(med.ours / pt) : null,
+      ours_folded_vs_pytorch_eval: pt ? r3(med.ours_folded / pt) : null,
+    };
+  }
+  rmSync(dir, { recursive: true, force: true });
+  model.dispose();
+  const okRatio = Object.values(ratios).every((r) => (r.ours_vs_torch_onnx ?? 0) >= 1 && (r.ours_vs_pytorch_eval ?? 0) >= 8);
+  process.stdout.write(JSON.stringify({
+    bench: 'onnx-inference', model: 'S5 net (BN)', batch, input: `${count} real MNIST test digits`, seconds_per_engine: seconds,
+    onnxruntime: ort.env.versions?.node ?? 'onnxruntime-node', results, ratios,
+    targets: { ours_vs_torch_onnx: '>= 1', ours_vs_pytorch_eval: '>= 8' }, met: torchError ? null : okRatio,
+    ...(torchError ? { torch_error: torchError } : {}),
+  }, null, 1) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`onnx-bench: ${(e as Error).message}\n`);
+  process.exit(1);
+});

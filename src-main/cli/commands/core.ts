@@ -1,0 +1,182 @@
+/** Core commands: info, serve, train, runs, show, resume, rm. */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import type { EngineInfo, RunDetail, RunRecord } from '../../contract/api';
+import { parse, settingOptions, settingsFromFlags, settingsHelp, UsageError } from '../args';
+import { exitCodeFor, followRun, formatEpoch, globalOptions, out, runSummary, withServices, workspaceDir, type Command } from '../common';
+import { createServices } from '../../services';
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
+
+export const info: Command = {
+  name: 'info',
+  summary: 'engine backend in use and why, versions, datasets found',
+  usage: 'normlab info [--json] [--workspace DIR]',
+  async run(argv) {
+    const { values } = parse(argv, globalOptions, false);
+    const i = (await withServices(workspaceDir(values.workspace), (s) => s.handle('engine.info', {}))) as EngineInfo;
+    if (values.json) {
+      out(JSON.stringify(i));
+      return 0;
+    }
+    out(`backend    ${i.backend}${i.threads ? ` (${i.threads} thread${i.threads > 1 ? 's' : ''})` : ''} — ${i.reason}`);
+    for (const t of i.tried) out(`           tried ${t.name}: ${t.ok ? 'ok' : t.error}`);
+    out(`versions   ${Object.entries(i.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    for (const d of i.datasets) out(`dataset    ${d.name.padEnd(14)} ${d.available ? 'available' : 'missing  '} ${d.source}${d.note ? ` — ${d.note}` : ''}`);
+    out(`workspace  ${i.workspace}`);
+    return 0;
+  },
+};
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'browser mode: serve the workbench on 127.0.0.1 with a per-launch token',
+  usage: 'normlab serve [--port N] [--open] [--workspace DIR]',
+  async run(argv) {
+    const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' } }, false);
+    const port = values.port === undefined ? 0 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got ${values.port}`);
+    const { startServer } = await import('../../server/server');
+    const services = await createServices({ workspace: workspaceDir(values.workspace) });
+    const rendererDir = join(dirname(fileURLToPath(import.meta.url)), '../renderer');
+    const server = await startServer(services, { port, rendererDir });
+    out(`NormLab browser mode: ${server.url}`);
+    out(`workspace ${services.workspace.root} — Ctrl-C to stop`);
+    if (values.open) openInBrowser(server.url);
+    await new Promise<void>((resolveStop) => {
+      const stop = () => resolveStop();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
+    await services.close();
+    return 0;
+  },
+};
+
+function openInBrowser(url: string): void {
+  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  if (process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) {
+    out('(no display: open the URL above in a browser)');
+    return;
+  }
+  const child = spawn(cmd, [url], { stdio: 'ignore', detached: true });
+  child.on('error', () => out('(could not open a browser: open the URL above yourself)'));
+  child.unref();
+}
+
+export const train: Command = {
+  name: 'train',
+  summary: 'train one run (flags from the settings table)',
+  usage: `normlab train [--data mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR] [--json]\n\nFlags:\n${settingsHelp()}`,
+  async run(argv) {
+    const { values } = parse(argv, { ...globalOptions, ...settingOptions() }, false);
+    const settings = settingsFromFlags(values as Record<string, string | boolean | undefined>);
+    return withServices(workspaceDir(values.workspace), async (s) => {
+      const { run, job } = (await s.handle('runs.start', { settings })) as { run: RunRecord; job: import('../../contract/api').JobInfo };
+      if (!values.json) out(`run ${run.id}: ${run.settings.epochs} epochs on ${run.settings.data}`);
+      const final = await followRun(s, run, job, Boolean(values.json));
+      const summary = runSummary(s, final);
+      out(values.json ? JSON.stringify(summary) : humanSummary(summary));
+      return exitCodeFor(final);
+    });
+  },
+};
+
+function humanSummary(s: Record<string, unknown>): string {
+  const lines = [
+    `run ${s.run_id}: ${s.status} after ${s.epochs} epochs in ${s.seconds}s on ${s.backend}`,
+    `test accuracy ${pct(s.test_acc as number)} (best ${pct(s.best_test_acc as number)}), test loss ${(s.test_loss as number | null)?.toFixed(4) ?? '—'}, ${s.params} parameters`,
+  ];
+  if (s.error) lines.push(`error: ${s.error}`);
+  return lines.join('\n');
+}
+
+export const resume: Command = {
+  name: 'resume',
+  summary: 'continue an interrupted or cancelled run from its last checkpoint',
+  usage: 'normlab resume RUN [--workspace DIR] [--json]',
+  async run(argv) {
+    const { values, positionals } = parse(argv, globalOptions);
+    const id = positionals[0];
+    if (!id) throw new UsageError('resume needs a run id (see normlab runs)');
+    return withServices(workspaceDir(values.workspace), async (s) => {
+      const { run, job } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: import('../../contract/api').JobInfo };
+      if (!values.json) out(`resuming ${run.id} after epoch ${run.epochsDone}`);
+      const final = await followRun(s, run, job, Boolean(values.json));
+      const summary = runSummary(s, final);
+      out(values.json ? JSON.stringify(summary) : humanSummary(summary));
+      return exitCodeFor(final);
+    });
+  },
+};
+
+export const runs: Command = {
+  name: 'runs',
+  summary: 'list the runs in the workspace',
+  usage: 'normlab runs [--workspace DIR] [--json]',
+  async run(argv) {
+    const { values } = parse(argv, globalOptions, false);
+    const { Workspace } = await import('../../store/workspace');
+    const list = new Workspace(workspaceDir(values.workspace)).listRuns();
+    if (values.json) {
+      out(JSON.stringify(list));
+      return 0;
+    }
+    if (!list.length) {
+      out('no runs yet: try `normlab train --epochs 1`');
+      return 0;
+    }
+    out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} best acc`);
+    for (const r of list) {
+      out(
+        `${r.id.padEnd(24)} ${r.status.padEnd(13)} ${r.settings.data.slice(-14).padEnd(14)} ${`${r.epochsDone}/${r.settings.epochs}`.padEnd(7)} ` +
+          `${r.settings.norm.padEnd(6)} ${String(r.settings.l1).padEnd(7)} ${String(r.settings.l2).padEnd(7)} ${pct(r.bestTestAcc)}`,
+      );
+    }
+    return 0;
+  },
+};
+
+export const show: Command = {
+  name: 'show',
+  summary: 'one run: record, settings and per-epoch metrics',
+  usage: 'normlab show RUN [--workspace DIR] [--json]',
+  async run(argv) {
+    const { values, positionals } = parse(argv, globalOptions);
+    const id = positionals[0];
+    if (!id) throw new UsageError('show needs a run id (see normlab runs)');
+    const { Workspace } = await import('../../store/workspace');
+    const ws = new Workspace(workspaceDir(values.workspace));
+    const detail: RunDetail = { run: ws.getRun(id), metrics: ws.readMetrics(id), files: ws.listFiles(id) };
+    if (values.json) {
+      out(JSON.stringify(detail));
+      return 0;
+    }
+    const r = detail.run;
+    out(`run ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.status}${r.error ? ` — ${r.error}` : ''}`);
+    out(`data ${r.settings.data}, backend ${r.backend}, ${r.params ?? '?'} parameters, created ${r.created}`);
+    out(`settings ${JSON.stringify(r.settings)}`);
+    for (const m of detail.metrics) out(formatEpoch(m, r.settings.epochs));
+    out(`files ${detail.files.map((f) => `${f.name} (${f.bytes} B)`).join(', ')}`);
+    return 0;
+  },
+};
+
+export const rm: Command = {
+  name: 'rm',
+  summary: 'delete a run and its files',
+  usage: 'normlab rm RUN [--workspace DIR]',
+  async run(argv) {
+    const { values, positionals } = parse(argv, globalOptions);
+    const id = positionals[0];
+    if (!id) throw new UsageError('rm needs a run id (see normlab runs)');
+    const { Workspace } = await import('../../store/workspace');
+    new Workspace(workspaceDir(values.workspace)).deleteRun(id);
+    out(`deleted ${id}`);
+    return 0;
+  },
+};
+
+export const CORE_COMMANDS: Command[] = [info, serve, train, runs, show, resume, rm];

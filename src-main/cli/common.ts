@@ -1,0 +1,122 @@
+import { resolve } from 'node:path';
+import type { EpochMetrics, JobInfo, RunRecord } from '../contract/api';
+import { createServices, type Services } from '../services';
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export const globalOptions = {
+  workspace: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function workspaceDir(flag: unknown): string {
+  return resolve(typeof flag === 'string' && flag ? flag : process.env.NORMLAB_WORKSPACE || 'normlab-workspace');
+}
+
+/** Runs fn with services over the workspace and always shuts the engine down. */
+export async function withServices<T>(workspace: string, fn: (s: Services) => Promise<T>): Promise<T> {
+  const s = await createServices({ workspace });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+export function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function formatEpoch(m: EpochMetrics, epochs: number): string {
+  return (
+    `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  ` +
+    `train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
+    `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  ` +
+    `lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)}s` +
+    (m.events?.length ? `  [${m.events.join(', ')}]` : '')
+  );
+}
+
+function progressBar(job: JobInfo): string {
+  const p = job.progress;
+  if (!p) return '';
+  const width = 24;
+  const filled = Math.round(p.fraction * width);
+  const eta = p.etaSeconds !== undefined && Number.isFinite(p.etaSeconds) ? ` ETA ${Math.round(p.etaSeconds)}s` : '';
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * p.fraction).toFixed(0).padStart(3)}% ${p.message}${eta}`;
+}
+
+/**
+ * Follows a training job to its end: prints each epoch (a JSON line with --json), a progress bar
+ * on a TTY, cancels on Ctrl-C, and returns the final run.
+ */
+export async function followRun(s: Services, run: RunRecord, job: JobInfo, json: boolean): Promise<RunRecord> {
+  const tty = process.stderr.isTTY && !json;
+  const epochs = run.settings.epochs;
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted += 1;
+    if (interrupted > 1) process.exit(130);
+    process.stderr.write('\ncancelling after the current step (Ctrl-C again to quit at once)…\n');
+    void s.handle('runs.cancel', { id: run.id });
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    await new Promise<void>((resolveDone) => {
+      const unsubscribe = s.subscribe((event, payload) => {
+        if (event === 'run.epoch') {
+          const e = payload as { runId: string; metrics: EpochMetrics };
+          if (e.runId !== run.id) return;
+          if (tty) process.stderr.write('\r\x1b[K');
+          out(json ? JSON.stringify({ run_id: run.id, ...e.metrics }) : formatEpoch(e.metrics, epochs));
+        } else if (event === 'job.updated') {
+          const j = payload as JobInfo;
+          if (j.id !== job.id) return;
+          if (tty && j.state === 'running') process.stderr.write('\r\x1b[K' + progressBar(j));
+          if (j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') {
+            if (tty) process.stderr.write('\r\x1b[K');
+            unsubscribe();
+            resolveDone();
+          }
+        }
+      });
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  return s.workspace.getRun(run.id);
+}
+
+/** The summary line of a finished run (issue 3's fields plus status and best epoch). */
+export function runSummary(s: Services, run: RunRecord): Record<string, unknown> {
+  const metrics = s.workspace.readMetrics(run.id);
+  const last = metrics.at(-1);
+  const seconds = metrics.reduce((a, m) => a + m.seconds, 0);
+  return {
+    run_id: run.id,
+    status: run.status,
+    epochs: last?.epoch ?? 0,
+    test_acc: last?.test_acc ?? null,
+    test_loss: last?.test_loss ?? null,
+    best_epoch: run.bestEpoch ?? null,
+    best_test_acc: run.bestTestAcc ?? null,
+    backend: run.backend,
+    seconds: Number(seconds.toFixed(2)),
+    params: run.params ?? null,
+    ...(run.error ? { error: run.error } : {}),
+  };
+}
+
+export function exitCodeFor(run: RunRecord): number {
+  if (run.status === 'done' || run.status === 'stopped-early') return 0;
+  if (run.status === 'cancelled') return 130;
+  return 1;
+}

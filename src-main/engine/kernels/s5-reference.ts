@@ -1,0 +1,149 @@
+/**
+ * A minimal S5 training step in plain tfjs ops: the workload the wasm kernels are tuned, tested
+ * and benchmarked on. It mirrors shared/reference/torch_reference.py (conv → BN → ReLU →
+ * dropout blocks, no conv bias, SGD with momentum 0.9) so bench numbers compare like with like.
+ * It is not the product's trainer (engine/train.ts is); it exists so that kernels, their tests
+ * and bench/ do not depend on the trainer's internals.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core registers no gradients by itself (the @tensorflow/tfjs union package does).
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { DEFAULT_SETTINGS } from '../../contract/settings';
+import { s5Spec, type ModelSpec } from '../spec';
+import { gaussian, mulberry32 } from '../rng';
+
+export interface S5Reference {
+  spec: ModelSpec;
+  vars: Map<string, tf.Variable>;
+  /** One SGD step on a batch; returns the mean cross-entropy before the update. */
+  step(x: tf.Tensor4D, yOneHot: tf.Tensor2D): number;
+  /** Inference logits (BN with batch statistics skipped: running stats are not tracked here). */
+  predict(x: tf.Tensor4D): tf.Tensor2D;
+  dispose(): void;
+}
+
+export interface S5ReferenceOptions {
+  seed?: number;
+  dropout?: number;
+  lr?: number;
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch norm over N,H,W with batch statistics, with a hand-written gradient so no broadcast
+ * gradient (Tile) is ever built. Forward: y = x·a + (β − μ·a), a = γ/√(σ²+ε).
+ * Backward: dx = dy·a + x·b + c per channel, b = −a·s·Σ(dy·x̂)/M, c = a·(s·μ·Σ(dy·x̂)/M − Σdy/M).
+ */
+function batchNormTrain(eps: number) {
+  // customGrad disposes forward intermediates unless they are save()d for the gradient.
+  return tf.customGrad((...args: unknown[]) => {
+    const [x, gamma, beta] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const invstd = tf.rsqrt(tf.add(variance, eps));
+    const a = tf.mul(gamma, invstd);
+    const y = tf.add(tf.mul(x, a), tf.sub(beta, tf.mul(mean, a)));
+    save([x, mean, invstd, a]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x, mean, invstd, a] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+      const m = x.size / x.shape[3];
+      const sumDy = tf.sum(dy, [0, 1, 2]);
+      const sumDyX = tf.sum(tf.mul(dy, x), [0, 1, 2]);
+      // Σ dy·x̂ = s·(Σ dy·x − μ·Σ dy)
+      const sumDyXhat = tf.mul(invstd, tf.sub(sumDyX, tf.mul(mean, sumDy)));
+      const k = tf.div(tf.mul(invstd, sumDyXhat), m);
+      const b = tf.neg(tf.mul(a, k));
+      const c = tf.mul(a, tf.sub(tf.mul(k, mean), tf.div(sumDy, m)));
+      const dx = tf.add(tf.add(tf.mul(dy, a), tf.mul(x, b)), c);
+      return [dx, sumDyXhat, sumDy];
+    };
+    return { value: y, gradFunc };
+  }) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
+}
+
+/** Builds the S5 net's variables (He init from `seed`) and a step function. */
+export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
+  const seed = o.seed ?? 1;
+  const rate = o.dropout ?? 0.05;
+  const spec = s5Spec({ ...DEFAULT_SETTINGS, norm: 'batch', dropout: rate, convBias: false });
+  const rng = mulberry32(seed);
+  const vars = new Map<string, tf.Variable>();
+  for (const l of spec.layers) {
+    if (l.type === 'conv') {
+      const n = l.kernel * l.kernel * l.inChannels * l.filters;
+      const std = Math.sqrt(2 / (l.kernel * l.kernel * l.inChannels));
+      const w = Float32Array.from({ length: n }, () => gaussian(rng) * std);
+      vars.set(`${l.name}/kernel`, tf.variable(tf.tensor4d(w, [l.kernel, l.kernel, l.inChannels, l.filters]), true, `${l.name}/kernel`));
+      if (l.bias) vars.set(`${l.name}/bias`, tf.variable(tf.zeros([l.filters]), true, `${l.name}/bias`));
+    } else if (l.type === 'norm') {
+      vars.set(`${l.name}/gamma`, tf.variable(tf.ones([l.channels]), true, `${l.name}/gamma`));
+      vars.set(`${l.name}/beta`, tf.variable(tf.zeros([l.channels]), true, `${l.name}/beta`));
+    } else if (l.type === 'dense') {
+      const std = Math.sqrt(1 / l.inUnits);
+      const w = Float32Array.from({ length: l.inUnits * l.units }, () => gaussian(rng) * std);
+      vars.set(`${l.name}/kernel`, tf.variable(tf.tensor2d(w, [l.inUnits, l.units]), true, `${l.name}/kernel`));
+      vars.set(`${l.name}/bias`, tf.variable(tf.zeros([l.units]), true, `${l.name}/bias`));
+    }
+  }
+  const eps = o.eps ?? 1e-5;
+  const bn = batchNormTrain(eps);
+  const dropRng = mulberry32(seed ^ 0x5eed);
+  const lr = o.lr ?? 0.01;
+  const mom = o.momentum ?? 0.9;
+  const velocity = new Map<string, tf.Variable>();
+  for (const [k, v] of vars) velocity.set(k, tf.variable(tf.zerosLike(v), false));
+
+  // The mask comes from a JS generator so cpu and wasm see the same dropout.
+  const dropMask = (shape: number[]): tf.Tensor => {
+    const size = shape.reduce((p, q) => p * q, 1);
+    const keep = 1 / (1 - rate);
+    const m = new Float32Array(size);
+    for (let i = 0; i < size; i++) m[i] = dropRng() < rate ? 0 : keep;
+    return tf.tensor(m, shape);
+  };
+
+  const forward = (x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
+    let h: tf.Tensor = x;
+    for (const l of spec.layers) {
+      if (l.type === 'conv') {
+        h = tf.conv2d(h as tf.Tensor4D, vars.get(`${l.name}/kernel`) as tf.Tensor4D, 1, l.padding);
+        const b = vars.get(`${l.name}/bias`);
+        if (b) h = tf.add(h, b);
+      } else if (l.type === 'norm') {
+        h = bn(h as tf.Tensor4D, vars.get(`${l.name}/gamma`)!, vars.get(`${l.name}/beta`)!);
+      } else if (l.type === 'relu') h = tf.relu(h);
+      else if (l.type === 'dropout') {
+        if (training && l.rate > 0) h = tf.mul(h, dropMask(h.shape));
+      } else if (l.type === 'maxpool') h = tf.maxPool(h as tf.Tensor4D, l.size, l.size, 'valid');
+      else if (l.type === 'gap') h = tf.mean(h, [1, 2]);
+      else if (l.type === 'dense') h = tf.add(tf.matMul(h as tf.Tensor2D, vars.get(`${l.name}/kernel`) as tf.Tensor2D), vars.get(`${l.name}/bias`)!);
+    }
+    return h as tf.Tensor2D;
+  };
+
+  const trainable = [...vars.values()];
+  return {
+    spec,
+    vars,
+    step(x, y) {
+      let lossValue = 0;
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, forward(x, true)) as tf.Scalar, trainable);
+        for (const [k, v] of vars) {
+          const vel = velocity.get(k)!;
+          vel.assign(tf.add(tf.mul(vel, mom), grads[v.name]));
+          v.assign(tf.sub(v, tf.mul(vel, lr)));
+        }
+        lossValue = value.dataSync()[0];
+      });
+      return lossValue;
+    },
+    predict(x) {
+      return tf.tidy(() => forward(x, true));
+    },
+    dispose() {
+      tf.dispose([...vars.values(), ...velocity.values()]);
+    },
+  };
+}

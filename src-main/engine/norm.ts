@@ -1,0 +1,274 @@
+/**
+ * Normalization layers written by hand so their semantics are exact and inspectable:
+ * batch norm (PyTorch or Keras momentum convention, or a cumulative average), ghost batch norm,
+ * layer norm and group norm.
+ *
+ * Forward and backward share one custom-gradient core. Its backward pass uses only
+ * per-group reductions and forward broadcasts, so no broadcast-gradient (Tile) kernel runs:
+ *   dx = (1/σ)·(g − mean_R(g) − x̂·mean_R(g·x̂)),  g = dy·γ,  dγ = Σ dy·x̂,  dβ = Σ dy,
+ * where R is the set of elements that share a mean and variance.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ownedVariable } from './layers';
+import type { NormSpec } from './spec';
+import { newValueMomentum } from '../contract/settings';
+
+/** Called with the batch mean and biased variance (keepDims shape) while the forward pass runs. */
+type StatsSink = (mean: tf.Tensor, variance: tf.Tensor) => void;
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/**
+ * Normalizes `x` over `statAxes` (biased variance, like every framework does for the
+ * normalization itself), then applies γ and β, which broadcast against x's trailing axes.
+ * Differentiable in x, γ and β through a hand-written gradient.
+ */
+export function normalizeCore(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  statAxes: number[],
+  eps: number,
+  sink?: StatsSink,
+): tf.Tensor {
+  const paramAxes = range(x.rank - gamma.rank);
+  const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const { mean, variance } = tf.moments(xi, statAxes, true);
+    const invStd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(tf.sub(xi, mean), invStd);
+    const value = tf.add(tf.mul(xhat, g), b);
+    sink?.(mean, variance);
+    save([xhat, invStd, g]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, inv, gam] = saved;
+        const dgamma = tf.sum(tf.mul(dy, xh), paramAxes);
+        const dbeta = tf.sum(dy, paramAxes);
+        const gy = tf.mul(dy, gam);
+        const m1 = tf.mean(gy, statAxes, true);
+        const m2 = tf.mean(tf.mul(gy, xh), statAxes, true);
+        const dx = tf.mul(inv, tf.sub(tf.sub(gy, m1), tf.mul(xh, m2)));
+        return [dx, dgamma, dbeta];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, gamma, beta);
+}
+
+/** Per-channel statistics a BN layer reports. */
+export interface BnChannelStats {
+  batchMean: number[];
+  batchVar: number[];
+  runningMean: number[];
+  runningVar: number[];
+}
+
+/** How a norm layer runs in one forward pass. */
+export interface NormMode {
+  /** Normalize with the batch's own statistics (training) instead of the running ones. */
+  batchStats: boolean;
+  /** Update running statistics (only meaningful with batchStats). */
+  updateStats: boolean;
+}
+
+/** A normalization layer with per-channel γ and β (all kinds share this surface). */
+export interface NormLayer {
+  readonly name: string;
+  readonly spec: NormSpec;
+  readonly channels: number;
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D;
+  dispose(): void;
+}
+
+/**
+ * Batch norm and ghost batch norm.
+ *
+ * Running statistics: PyTorch convention `running = (1−m)·running + m·batch` with the
+ * unbiased batch variance (n/(n−1)); Keras convention `running = m·running + (1−m)·batch` with
+ * the biased batch variance, as Keras' BatchNormalization does (tf.nn.moments); momentum null
+ * = cumulative average `running += (batch − running)/k` for the k-th batch (PyTorch's
+ * momentum=None).
+ *
+ * Ghost BN splits the batch, in order, into virtual batches of `virtualBatch` images (the last
+ * one may be smaller), normalizes each with its own statistics, and updates the running
+ * statistics once per virtual batch in that order — what `x.chunk(...)` + a shared BatchNorm
+ * does in common ghost-BN code (e.g. TabNet's GBN). The reported "batch" statistics of a ghost
+ * layer are those of the last virtual batch.
+ */
+export class BatchNorm implements NormLayer {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  readonly runningMean: tf.Variable;
+  readonly runningVar: tf.Variable;
+  readonly lastMean: tf.Variable;
+  readonly lastVar: tf.Variable;
+  /** Batches seen (PyTorch's num_batches_tracked); drives the cumulative average. */
+  count = 0;
+  private readonly momentumNew: number | null;
+  private readonly keras: boolean;
+  private readonly eps: number;
+  private readonly virtualBatch: number;
+
+  constructor(
+    readonly name: string,
+    readonly channels: number,
+    readonly spec: Extract<NormSpec, { kind: 'batch' | 'ghost' }>,
+  ) {
+    this.momentumNew = newValueMomentum({ bnConvention: spec.convention, bnMomentum: spec.momentum });
+    this.keras = spec.convention === 'keras';
+    this.eps = spec.eps;
+    this.virtualBatch = spec.kind === 'ghost' ? spec.virtualBatch : 0;
+    if (spec.kind === 'ghost' && (!Number.isInteger(spec.virtualBatch) || spec.virtualBatch < 1)) {
+      throw new Error(`model spec: layer ${name}: ghost virtualBatch must be a whole number ≥ 1, got ${spec.virtualBatch}`);
+    }
+    this.gamma = ownedVariable(() => tf.ones([channels]), true);
+    this.beta = ownedVariable(() => tf.zeros([channels]), true);
+    this.runningMean = ownedVariable(() => tf.zeros([channels]), false);
+    this.runningVar = ownedVariable(() => tf.ones([channels]), false);
+    this.lastMean = ownedVariable(() => tf.zeros([channels]), false);
+    this.lastVar = ownedVariable(() => tf.zeros([channels]), false);
+  }
+
+  /** Folds one (virtual) batch's statistics into the running ones. `n` = elements per channel. */
+  private update(mean: tf.Tensor1D, biasedVar: tf.Tensor1D, n: number): void {
+    this.count += 1;
+    const batchVar = this.keras || n <= 1 ? biasedVar : tf.mul(biasedVar, n / (n - 1));
+    const m = this.momentumNew === null ? 1 / this.count : this.momentumNew;
+    this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
+    this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(batchVar, m)));
+  }
+
+  apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D {
+    const c = this.channels;
+    if (x.shape[3] !== c) throw new Error(`layer ${this.name}: expects ${c} channels, got ${x.shape[3]}`);
+    if (!mode.batchStats) {
+      return tf.tidy(() => {
+        const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.runningVar, this.eps)));
+        const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
+        return tf.add(tf.mul(x, scale), shift);
+      });
+    }
+    const [n, h, w] = x.shape;
+    const vb = this.virtualBatch > 0 ? Math.min(this.virtualBatch, n) : n;
+    const groups = Math.floor(n / vb);
+    const rest = n - groups * vb;
+    // Statistics come out of the custom-gradient forward pass; they are recorded and folded
+    // into the running ones there, in virtual-batch order.
+    const sink = (size: number) => (mean: tf.Tensor, variance: tf.Tensor) => {
+      const g = mean.size / c;
+      const means = tf.reshape(mean, [g, c]);
+      const vars = tf.reshape(variance, [g, c]);
+      for (let i = 0; i < g; i++) {
+        const mi = tf.reshape(tf.slice(means, [i, 0], [1, c]), [c]) as tf.Tensor1D;
+        const vi = tf.reshape(tf.slice(vars, [i, 0], [1, c]), [c]) as tf.Tensor1D;
+        if (mode.updateStats) this.update(mi, vi, size * h * w);
+        this.lastMean.assign(mi);
+        this.lastVar.assign(vi);
+      }
+    };
+    const main = groups * vb === n ? x : tf.slice(x, [0, 0, 0, 0], [groups * vb, h, w, c]);
+    let y: tf.Tensor;
+    if (groups === 1) {
+      y = normalizeCore(main, this.gamma, this.beta, [0, 1, 2], this.eps, sink(vb));
+    } else {
+      const x5 = tf.reshape(main, [groups, vb, h, w, c]);
+      y = tf.reshape(normalizeCore(x5, this.gamma, this.beta, [1, 2, 3], this.eps, sink(vb)), [groups * vb, h, w, c]);
+    }
+    if (rest > 0) {
+      const tail = tf.slice(x, [groups * vb, 0, 0, 0], [rest, h, w, c]);
+      const yt = normalizeCore(tail, this.gamma, this.beta, [0, 1, 2], this.eps, sink(rest));
+      y = tf.concat([y, yt], 0);
+    }
+    return y as tf.Tensor4D;
+  }
+
+  /** Last batch and running statistics per channel (reads back from the backend). */
+  stats(): BnChannelStats {
+    return {
+      batchMean: Array.from(this.lastMean.dataSync()),
+      batchVar: Array.from(this.lastVar.dataSync()),
+      runningMean: Array.from(this.runningMean.dataSync()),
+      runningVar: Array.from(this.runningVar.dataSync()),
+    };
+  }
+
+  dispose(): void {
+    for (const v of [this.gamma, this.beta, this.runningMean, this.runningVar, this.lastMean, this.lastVar]) v.dispose();
+  }
+}
+
+/**
+ * Layer norm: each image normalized over (H, W, C) with per-channel γ/β
+ * (PyTorch's nn.LayerNorm([C, H, W]) normalization, with a per-channel affine like GroupNorm(1, C)).
+ */
+export class LayerNorm implements NormLayer {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  constructor(
+    readonly name: string,
+    readonly channels: number,
+    readonly spec: Extract<NormSpec, { kind: 'layer' }>,
+  ) {
+    this.gamma = ownedVariable(() => tf.ones([channels]), true);
+    this.beta = ownedVariable(() => tf.zeros([channels]), true);
+  }
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    if (x.shape[3] !== this.channels) throw new Error(`layer ${this.name}: expects ${this.channels} channels, got ${x.shape[3]}`);
+    return normalizeCore(x, this.gamma, this.beta, [1, 2, 3], this.spec.eps) as tf.Tensor4D;
+  }
+  dispose(): void {
+    this.gamma.dispose();
+    this.beta.dispose();
+  }
+}
+
+/** Group norm (Wu & He 2018): channels split into `groups` contiguous groups, each normalized per image. */
+export class GroupNorm implements NormLayer {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  constructor(
+    readonly name: string,
+    readonly channels: number,
+    readonly spec: Extract<NormSpec, { kind: 'group' }>,
+  ) {
+    if (!Number.isInteger(spec.groups) || spec.groups < 1 || channels % spec.groups !== 0) {
+      throw new Error(`model spec: layer ${name}: groups = ${spec.groups} does not divide ${channels} channels`);
+    }
+    this.gamma = ownedVariable(() => tf.ones([channels]), true);
+    this.beta = ownedVariable(() => tf.zeros([channels]), true);
+  }
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    const [n, h, w, c] = x.shape;
+    if (c !== this.channels) throw new Error(`layer ${this.name}: expects ${this.channels} channels, got ${c}`);
+    const g = this.spec.groups;
+    return tf.tidy(() => {
+      const x5 = tf.reshape(x, [n, h, w, g, c / g]);
+      const y = normalizeCore(x5, tf.reshape(this.gamma, [g, c / g]), tf.reshape(this.beta, [g, c / g]), [1, 2, 4], this.spec.eps);
+      return tf.reshape(y, [n, h, w, c]) as tf.Tensor4D;
+    });
+  }
+  dispose(): void {
+    this.gamma.dispose();
+    this.beta.dispose();
+  }
+}
+
+/** Builds the norm layer a spec describes. */
+export function makeNorm(name: string, channels: number, spec: NormSpec): NormLayer {
+  switch (spec.kind) {
+    case 'batch':
+    case 'ghost':
+      return new BatchNorm(name, channels, spec);
+    case 'layer':
+      return new LayerNorm(name, channels, spec);
+    case 'group':
+      return new GroupNorm(name, channels, spec);
+    default:
+      throw new Error(`model spec: layer ${name}: unknown norm kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * The training loop: seeded shuffling, augmentation and dropout per (seed, epoch, step), so a
+ * run resumed from a checkpoint continues exactly like an uninterrupted one; per-epoch metrics,
+ * early stopping, BN records and cooperative cancellation.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { EpochMetrics } from '../contract/api';
+import type { LossKind, TrainSettings } from '../contract/settings';
+import type { Dataset, Split } from '../data/dataset';
+import { channelStats, gatherBatch } from '../data/normalize';
+import { augmentBatch } from '../data/augment';
+import type { BnRecord, NamedWeights, TrainState } from './model-types';
+import { buildModel, type Model, type ParamRef } from './model';
+import { Optimizer, lrAt } from './optim';
+import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
+import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
+import { s5Spec, type ModelSpec } from './spec';
+
+export interface TrainProgress {
+  /** 1-based epoch in progress. */
+  epoch: number;
+  epochs: number;
+  /** 1-based step within the epoch. */
+  step: number;
+  steps: number;
+  /** Share of the whole run done, 0..1. */
+  fraction: number;
+  etaSeconds: number;
+}
+
+export interface TrainerHooks {
+  onProgress?(p: TrainProgress): void;
+  /**
+   * After every epoch. `state` is the checkpoint to write as 'last'; `bestWeights` is given when
+   * this epoch is the best so far (write it as 'best'). Awaited before training goes on.
+   */
+  onEpoch?(m: EpochMetrics, state: TrainState, isBest: boolean, bestWeights?: NamedWeights): Promise<void> | void;
+  onBnRecord?(r: BnRecord): void;
+  /** Polled after every step; true stops the run after the current step. */
+  isCancelled?(): boolean;
+}
+
+export interface TrainResult {
+  status: 'done' | 'cancelled' | 'stopped-early';
+  /** Epochs completed (including those before a resume). */
+  epochs: number;
+  testAcc: number;
+  testLoss: number;
+  params: number;
+  seconds: number;
+  /** 1-based epoch with the lowest test loss, 0 if none finished. */
+  bestEpoch: number;
+  model: Model;
+}
+
+export interface TrainOptions {
+  /** Model to train instead of the S5 net built from the settings. */
+  spec?: ModelSpec;
+  /** Minimum milliseconds between onProgress calls (default 200). */
+  progressEveryMs?: number;
+}
+
+/** The first `limit` images of a split (0 = all). */
+export function limitSplit(s: Split, limit: number, pixels: number): Split {
+  if (!limit || limit >= s.count) return s;
+  return { images: s.images.subarray(0, limit * pixels), labels: s.labels.subarray(0, limit), count: limit };
+}
+
+/** Steps between BN records: the setting, or about 200 records per run when it is 0. */
+export function bnRecordInterval(every: number, totalSteps: number): number {
+  return every > 0 ? every : Math.max(1, Math.round(totalSteps / 200));
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * Trains (or resumes) one run. `resume` is the TrainState after epoch k (as given to onEpoch);
+ * training continues with epoch k+1 and reproduces an uninterrupted run's metrics.
+ * `bestWeights` (the 'best' checkpoint) lets early stopping restore the best epoch after a resume.
+ * The returned model is the caller's to dispose.
+ *
+ * Reported train_loss is the data loss (cross-entropy or MSE) averaged over the epoch's
+ * batches in training mode; the L1/L2 penalty is not included so that it compares with test_loss.
+ */
+export async function trainRun(
+  settings: TrainSettings,
+  data: Dataset,
+  hooks: TrainerHooks = {},
+  resume?: TrainState,
+  bestWeights?: NamedWeights,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const started = performance.now();
+  const { height: h, width: w, channels: c } = data.info;
+  const pixels = h * w * c;
+  const classes = data.info.classNames.length;
+  const spec = options.spec ?? s5Spec(settings, [h, w, c], classes);
+  const train = limitSplit(data.train, settings.trainLimit, pixels);
+  const test = limitSplit(data.test, settings.testLimit, pixels);
+  if (train.count < 1) throw new Error(`dataset ${data.info.name}: the training split is empty`);
+  if (test.count < 1) throw new Error(`dataset ${data.info.name}: the test split is empty`);
+  if (resume && resume.epoch > settings.epochs) {
+    throw new Error(`resume: the checkpoint is after epoch ${resume.epoch}, but the run has only ${settings.epochs} epochs`);
+  }
+
+  const normalization = resume?.normalization ??
+    (settings.normalizeInput ? channelStats(train.images, train.count, h, w, c) : { mean: new Array(c).fill(0), std: new Array(c).fill(1) });
+  const fill = normalization.mean.map((m, i) => (0 - m) / (normalization.std[i] > 1e-12 ? normalization.std[i] : 1));
+
+  const model = buildModel(spec, settings.seed);
+  const params = model.params();
+  const penalized = new Set(params.filter((p) => settings.penalizeAll || p.kind === 'kernel').map((p) => p.name));
+  const optimizer = new Optimizer(
+    { kind: settings.optimizer, momentum: settings.momentum, nesterov: settings.nesterov, weightDecay: settings.weightDecay },
+    params.map((p) => ({ name: p.name, variable: p.variable, decay: penalized.has(p.name) })),
+  );
+  let best = resume?.best ?? null;
+  let wait = resume?.earlyStopWait ?? 0;
+  let bestSnapshot = bestWeights;
+  if (resume) {
+    model.setWeights(resume.weights);
+    optimizer.setState(resume.optimizer);
+  }
+
+  const batch = settings.batch;
+  const steps = Math.ceil(train.count / batch);
+  const startEpoch = resume?.epoch ?? 0;
+  const totalSteps = settings.epochs * steps;
+  const recordEvery = bnRecordInterval(settings.bnRecordEvery, totalSteps);
+  const hasBn = model.bnLayers().length > 0;
+  const augment = settings.augRotate > 0 || settings.augShift > 0 || settings.augErase > 0;
+  const buf = new Float32Array(batch * pixels);
+  const progressEvery = options.progressEveryMs ?? 200;
+  let lastProgress = 0;
+  let stepsThisSession = 0;
+  let status: TrainResult['status'] = 'done';
+  let epochsDone = startEpoch;
+  let lastTest = { loss: NaN, acc: NaN };
+
+  try {
+    for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
+      const t0 = performance.now();
+      const order = settings.shuffle
+        ? permutation(train.count, mulberry32(deriveSeed(settings.seed, STREAM.shuffle, epoch)))
+        : Uint32Array.from({ length: train.count }, (_, i) => i);
+      let lossSum = 0;
+      let correctSum = 0;
+      let normSum = 0;
+      let clippedSteps = 0;
+      let seen = 0;
+      let lr = 0;
+      let cancelled = false;
+      for (let step = 0; step < steps; step++) {
+        const start = step * batch;
+        const n = Math.min(batch, train.count - start);
+        const x = gatherBatch(train.images, order, start, n, pixels, normalization.mean, normalization.std, buf);
+        if (augment) {
+          augmentBatch(x, n, h, w, c, { rotate: settings.augRotate, shift: settings.augShift, erase: settings.augErase },
+            mulberry32(deriveSeed(settings.seed, STREAM.augment, epoch, step)), fill);
+        }
+        const labels = new Int32Array(n);
+        for (let i = 0; i < n; i++) labels[i] = train.labels[order[start + i]];
+        lr = lrAt(settings, epoch, step, steps);
+        const stats = trainStep(model, params, optimizer, x, labels, n, [h, w, c], classes, {
+          lr,
+          loss: settings.loss,
+          dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch, step),
+          penalized,
+          l1: settings.l1,
+          l2: settings.l2,
+          clip: settings.clip,
+          clipValue: settings.clipValue,
+        });
+        const [loss, correct, norm, clipped] = await stats.data();
+        stats.dispose();
+        lossSum += loss * n;
+        correctSum += correct;
+        normSum += norm;
+        clippedSteps += clipped;
+        seen += n;
+        stepsThisSession += 1;
+        const globalStep = epoch * steps + step + 1;
+        if (hasBn && hooks.onBnRecord && globalStep % recordEvery === 0) {
+          const layers: BnRecord['layers'] = {};
+          for (const bn of model.bnLayers()) layers[bn.name] = bn.stats();
+          hooks.onBnRecord({ step: globalStep, epoch: epoch + 1, layers });
+        }
+        const now = performance.now();
+        if (hooks.onProgress && (now - lastProgress >= progressEvery || step === steps - 1)) {
+          lastProgress = now;
+          const elapsed = (now - started) / 1000;
+          const remaining = totalSteps - globalStep;
+          hooks.onProgress({
+            epoch: epoch + 1, epochs: settings.epochs, step: step + 1, steps,
+            fraction: globalStep / totalSteps,
+            etaSeconds: (elapsed / stepsThisSession) * remaining,
+          });
+        }
+        // A macrotask per step lets a worker receive a cancel message.
+        await yieldToEventLoop();
+        if (hooks.isCancelled?.()) {
+          cancelled = true;
+          break;
+        }
+      }
+      if (cancelled) {
+        status = 'cancelled';
+        break;
+      }
+
+      const ev = evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+      lastTest = { loss: ev.loss, acc: ev.acc };
+      const events: string[] = [];
+      const isBest = best === null || ev.loss < best.testLoss;
+      if (isBest) {
+        best = { epoch: epoch + 1, testLoss: ev.loss, testAcc: ev.acc };
+        wait = 0;
+        events.push('best');
+        bestSnapshot = model.getWeights();
+      } else {
+        wait += 1;
+      }
+      let stopNow = false;
+      if (settings.earlyStop > 0 && wait >= settings.earlyStop) {
+        stopNow = true;
+        events.push('early-stop');
+        if (bestSnapshot && best) {
+          model.setWeights(bestSnapshot);
+          events.push('restored-best');
+          lastTest = { loss: best.testLoss, acc: best.testAcc };
+        }
+      }
+      const { norms, sparsity } = weightSummary(params);
+      const metrics: EpochMetrics = {
+        epoch: epoch + 1,
+        train_loss: lossSum / seen,
+        train_acc: correctSum / seen,
+        test_loss: ev.loss,
+        test_acc: ev.acc,
+        lr,
+        grad_norm: normSum / steps,
+        clipped_steps: clippedSteps,
+        weight_norms: norms,
+        sparsity,
+        seconds: (performance.now() - t0) / 1000,
+        ...(events.length ? { events } : {}),
+      };
+      const state: TrainState = {
+        epoch: epoch + 1,
+        weights: model.getWeights(),
+        optimizer: optimizer.getState(),
+        best,
+        earlyStopWait: wait,
+        normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+      };
+      epochsDone = epoch + 1;
+      await hooks.onEpoch?.(metrics, state, isBest, isBest ? bestSnapshot : undefined);
+      if (stopNow) {
+        status = 'stopped-early';
+        break;
+      }
+    }
+    if (Number.isNaN(lastTest.loss)) {
+      // Cancelled before finishing an epoch of this session: report the model as it stands.
+      const ev = evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+      lastTest = { loss: ev.loss, acc: ev.acc };
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    optimizer.dispose();
+  }
+  return {
+    status,
+    epochs: epochsDone,
+    testAcc: lastTest.acc,
+    testLoss: lastTest.loss,
+    params: model.paramCount(),
+    seconds: (performance.now() - started) / 1000,
+    bestEpoch: best?.epoch ?? 0,
+    model,
+  };
+}
+
+interface StepConfig {
+  lr: number;
+  loss: LossKind;
+  dropoutSeed: number;
+  penalized: Set<string>;
+  l1: number;
+  l2: number;
+  clip: TrainSettings['clip'];
+  clipValue: number;
+}
+
+/**
+ * One optimizer step on a normalized NHWC batch. Returns [loss, correct, pre-clip grad norm,
+ * clipped 0/1] as one tensor so the loop reads back once per step.
+ */
+export function trainStep(
+  model: Model,
+  params: ParamRef[],
+  optimizer: Optimizer,
+  x: Float32Array,
+  labels: Int32Array,
+  n: number,
+  [h, w, c]: [number, number, number],
+  classes: number,
+  cfg: StepConfig,
+): tf.Tensor1D {
+  return tf.tidy(() => {
+    const xt = tf.tensor4d(x.subarray(0, n * h * w * c), [n, h, w, c]);
+    const yt = tf.tensor1d(labels, 'int32');
+    const onehot = tf.cast(tf.oneHot(yt, classes), 'float32') as tf.Tensor2D;
+    const held: { correct?: tf.Tensor } = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = model.forward(xt, { training: true, dropoutSeed: cfg.dropoutSeed });
+      held.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yt), 'float32')));
+      return lossFn(cfg.loss, logits, onehot);
+    }, params.map((p) => p.variable));
+    const pen = { l1: cfg.l1, l2: cfg.l2 };
+    const list = params.map((p) => {
+      const g = grads[p.variable.name] ?? tf.zerosLike(p.variable);
+      return cfg.penalized.has(p.name) && (pen.l1 > 0 || pen.l2 > 0) ? addPenaltyGrad(g, p.variable, pen) : g;
+    });
+    const clipped = clipGrads(list, cfg.clip, cfg.clipValue);
+    optimizer.apply(Object.fromEntries(params.map((p, i) => [p.name, clipped.grads[i]])), cfg.lr);
+    const out = tf.stack([value, held.correct!, clipped.norm, clipped.clipped]) as tf.Tensor1D;
+    held.correct!.dispose();
+    return out;
+  });
+}
+
+/** Per-parameter L2 norms and the share of kernel weights with |w| < 1e-3. */
+function weightSummary(params: ParamRef[]): { norms: Record<string, number>; sparsity: number } {
+  const norms: Record<string, number> = {};
+  let small = 0;
+  let total = 0;
+  for (const p of params) {
+    const d = p.variable.dataSync();
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[i] * d[i];
+    norms[p.name] = Math.sqrt(s);
+    if (p.kind === 'kernel') {
+      for (let i = 0; i < d.length; i++) if (Math.abs(d[i]) < 1e-3) small++;
+      total += d.length;
+    }
+  }
+  return { norms, sparsity: total ? small / total : 0 };
+}
+
+export interface EvalResult {
+  loss: number;
+  acc: number;
+  /** Softmax probabilities, count × classes. */
+  probs: Float32Array;
+  preds: Uint8Array;
+}
+
+/**
+ * Eval-mode pass (running statistics, no dropout) over the first `limit` images of a split
+ * (0 or absent = all), in batches.
+ */
+export function evaluate(
+  model: Model,
+  split: Split,
+  normalization: { mean: number[]; std: number[] },
+  opts: { limit?: number; batch?: number; loss?: LossKind } = {},
+): EvalResult {
+  const [h, w, c] = model.spec.input;
+  const classes = model.spec.classes;
+  const pixels = h * w * c;
+  const count = opts.limit && opts.limit > 0 ? Math.min(opts.limit, split.count) : split.count;
+  const batch = Math.max(1, opts.batch ?? 500);
+  const kind = opts.loss ?? 'ce';
+  const probs = new Float32Array(count * classes);
+  const preds = new Uint8Array(count);
+  const identity = Uint32Array.from({ length: count }, (_, i) => i);
+  const buf = new Float32Array(Math.min(batch, count) * pixels);
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
+    const x = gatherBatch(split.images, identity, start, n, pixels, normalization.mean, normalization.std, buf);
+    const labels = split.labels.subarray(start, start + n);
+    const [p, l] = tf.tidy(() => {
+      const logits = model.predict(tf.tensor4d(x.subarray(0, n * pixels), [n, h, w, c]));
+      const onehot = tf.cast(tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), classes), 'float32') as tf.Tensor2D;
+      return [tf.softmax(logits), tf.mul(lossFn(kind, logits, onehot), n)];
+    });
+    const pd = p.dataSync() as Float32Array;
+    lossSum += l.dataSync()[0];
+    p.dispose();
+    l.dispose();
+    probs.set(pd, start * classes);
+    for (let i = 0; i < n; i++) {
+      let arg = 0;
+      for (let k = 1; k < classes; k++) if (pd[i * classes + k] > pd[i * classes + arg]) arg = k;
+      preds[start + i] = arg;
+      if (arg === labels[i]) correct++;
+    }
+  }
+  return { loss: lossSum / count, acc: correct / count, probs, preds };
+}

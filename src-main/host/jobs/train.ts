@@ -1,0 +1,87 @@
+/**
+ * The training job: loads the run's dataset, trains (or resumes from the last checkpoint), and
+ * writes every epoch to the store as it happens — metrics appended and flushed, checkpoints
+ * written atomically — so that a killed process loses at most the epoch in flight.
+ */
+import type { EpochMetrics, RunRecord } from '../../contract/api';
+import { loadDataset } from '../../data/dataset';
+import { backendInfo } from '../../engine/backend';
+import { countParams, s5Spec } from '../../engine/spec';
+import { trainRun } from '../../engine/train';
+import { Workspace } from '../../store/workspace';
+import { engineVersions } from '../versions';
+import type { JobContext } from '../protocol';
+
+export interface TrainJobPayload {
+  runId: string;
+  resume: boolean;
+}
+
+export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promise<{ status: string; run: RunRecord }> {
+  const ws = new Workspace(ctx.workspace);
+  const id = payload.runId;
+  let run = ws.getRun(id);
+  const settings = run.settings;
+  const update = (patch: Partial<RunRecord>) => {
+    run = ws.updateRun(id, patch);
+    ctx.emit('run.updated', run);
+    return run;
+  };
+  try {
+    const data = await loadDataset(settings.data);
+    const resume = payload.resume ? ws.readCheckpoint(id, 'last') : null;
+    const best = payload.resume ? ws.readCheckpoint(id, 'best') : null;
+    if (resume) ws.truncateMetrics(id, resume.epoch);
+    else if (payload.resume) ws.truncateMetrics(id, 0);
+    const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    update({
+      status: 'running',
+      pid: process.pid,
+      started: run.started ?? new Date().toISOString(),
+      backend: backendInfo()?.backend ?? 'unknown',
+      versions: engineVersions(),
+      dataset: data.info,
+      params: countParams(spec),
+      error: undefined,
+      epochsDone: resume?.epoch ?? 0,
+    });
+    const result = await trainRun(
+      settings,
+      data,
+      {
+        onProgress: (p) =>
+          ctx.progress({
+            fraction: p.fraction,
+            message: `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps}`,
+            epoch: p.epoch,
+            epochs: p.epochs,
+            step: p.step,
+            steps: p.steps,
+            etaSeconds: p.etaSeconds,
+          }),
+        onEpoch: async (m: EpochMetrics, state, isBest, bestWeights) => {
+          ws.appendMetrics(id, m);
+          ws.writeCheckpoint(id, 'last', state);
+          if (isBest) ws.writeCheckpoint(id, 'best', { ...state, weights: bestWeights ?? state.weights });
+          update({
+            epochsDone: m.epoch,
+            finalTestAcc: m.test_acc,
+            bestTestAcc: Math.max(run.bestTestAcc ?? 0, m.test_acc),
+            ...(state.best ? { bestEpoch: state.best.epoch } : {}),
+          });
+          ctx.emit('run.epoch', { runId: id, metrics: m });
+        },
+        onBnRecord: (r) => ws.appendBnRecord(id, r),
+        isCancelled: () => ctx.cancelled(),
+      },
+      resume ?? undefined,
+      best?.weights,
+    );
+    result.model.dispose();
+    update({ status: result.status, finished: new Date().toISOString(), pid: undefined });
+    return { status: result.status, run };
+  } catch (e) {
+    update({ status: 'failed', error: (e as Error).message, pid: undefined, finished: new Date().toISOString() });
+    throw e;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The engine worker protocol: a tagged union on `type`, both directions.
+ * Handled with exhaustive switches on both sides.
+ */
+import type { BackendInfo, Progress } from '../contract/api';
+
+export type ToWorker =
+  | { type: 'job'; id: string; kind: string; payload: unknown }
+  | { type: 'cancel'; id: string }
+  | { type: 'info'; id: string }
+  /** Test hook: makes the worker crash hard, to exercise recovery. */
+  | { type: 'crash'; how: 'throw' | 'exit' };
+
+export type FromWorker =
+  | { type: 'ready'; backend: BackendInfo; versions: Record<string, string> }
+  | { type: 'init-failed'; message: string }
+  | { type: 'progress'; id: string; progress: Progress }
+  | { type: 'event'; id: string; name: string; payload: unknown }
+  | { type: 'result'; id: string; value: unknown }
+  | { type: 'error'; id: string; message: string; code?: string };
+
+/** What a job handler gets from the worker. */
+export interface JobContext {
+  readonly jobId: string;
+  readonly workspace: string;
+  progress(p: Progress): void;
+  /** Forwarded by the host as an app event (e.g. 'run.epoch', 'run.updated'). */
+  emit(name: string, payload: unknown): void;
+  cancelled(): boolean;
+}
+
+export type JobHandler = (payload: any, ctx: JobContext) => Promise<unknown>;

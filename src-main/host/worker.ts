@@ -1,0 +1,81 @@
+/**
+ * Engine worker: owns TensorFlow.js. Runs one job at a time (the host queues them), answers
+ * `info` at any moment (training loops yield every step), and never lets an exception escape
+ * without telling the host which job failed.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../engine/backend';
+import { engineVersions } from './versions';
+import type { FromWorker, JobContext, ToWorker } from './protocol';
+import { JOBS } from './jobs';
+
+if (!parentPort) throw new Error('worker.ts must run in a worker thread');
+const port = parentPort;
+const send = (m: FromWorker) => port.postMessage(m);
+const cancelled = new Set<string>();
+const workspace: string = (workerData as { workspace: string }).workspace;
+
+function errorMessage(e: unknown): { message: string; code?: string } {
+  if (e && typeof e === 'object' && 'message' in e) {
+    const code = 'code' in e && typeof (e as { code: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
+    return { message: String((e as Error).message), code };
+  }
+  return { message: String(e) };
+}
+
+async function runJob(id: string, kind: string, payload: unknown): Promise<void> {
+  const handler = JOBS[kind];
+  if (!handler) {
+    send({ type: 'error', id, message: `unknown job kind "${kind}"`, code: 'invalid' });
+    return;
+  }
+  const ctx: JobContext = {
+    jobId: id,
+    workspace,
+    progress: (progress) => send({ type: 'progress', id, progress }),
+    emit: (name, p) => send({ type: 'event', id, name, payload: p }),
+    cancelled: () => cancelled.has(id),
+  };
+  try {
+    const value = await handler(payload, ctx);
+    send({ type: 'result', id, value });
+  } catch (e) {
+    send({ type: 'error', id, ...errorMessage(e) });
+  } finally {
+    cancelled.delete(id);
+  }
+}
+
+let ready: Promise<void>;
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'job':
+      void ready.then(() => runJob(m.id, m.kind, m.payload));
+      break;
+    case 'cancel':
+      cancelled.add(m.id);
+      break;
+    case 'info':
+      void ready.then(() => send({ type: 'result', id: m.id, value: { memory: tf.memory() } }));
+      break;
+    case 'crash':
+      if (m.how === 'exit') process.exit(70);
+      setImmediate(() => {
+        throw new Error('crash requested by host (test hook)');
+      });
+      break;
+    default: {
+      const never: never = m;
+      throw new Error(`unknown message ${JSON.stringify(never)}`);
+    }
+  }
+});
+
+ready = initBackend()
+  .then((backend) => send({ type: 'ready', backend, versions: engineVersions() }))
+  .catch((e) => {
+    send({ type: 'init-failed', message: errorMessage(e).message });
+    throw e;
+  });

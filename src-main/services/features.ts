@@ -1,0 +1,21 @@
+/**
+ * Feature services (analyses, export, studies). Each feature module exports a function that
+ * returns its methods; adding a feature is one line in FEATURES.
+ */
+import type { EventName, Events } from '../contract/api';
+import type { EngineHost } from '../host/engine-host';
+import type { Workspace } from '../store/workspace';
+import type { MethodTable } from './registry';
+import { dropoutFeature } from './dropout';
+
+export interface ServiceContext {
+  workspace: Workspace;
+  host: EngineHost;
+  emit<E extends EventName>(event: E, payload: Events[E]): void;
+  /** Queues a worker job and resolves with its result (progress flows as job.updated events; jobs.cancel stops it). */
+  runJob(kind: string, payload: unknown, meta: { title: string; runId?: string }): Promise<unknown>;
+}
+
+export type Feature = (ctx: ServiceContext) => MethodTable;
+
+export const FEATURES: Feature[] = [dropoutFeature];

@@ -1,0 +1,181 @@
+/**
+ * Services: the one implementation behind every door (Electron IPC, WebSocket, CLI).
+ * They validate requests, own the workspace and the engine host, and fan events out.
+ */
+import { z } from 'zod';
+import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type RunRecord } from '../contract/api';
+import { resolveSettings } from '../contract/settings';
+import { EngineHost, JobError } from '../host/engine-host';
+import { Workspace } from '../store/workspace';
+import { listKnownDatasets, loadDataset } from '../data/dataset';
+import { dispatch, empty, runId, type MethodTable } from './registry';
+import { FEATURES, type ServiceContext } from './features';
+
+export interface Services {
+  handle(method: string, params: unknown): Promise<unknown>;
+  subscribe(listener: (event: EventName, payload: unknown) => void): () => void;
+  close(): Promise<void>;
+  readonly workspace: Workspace;
+  readonly host: EngineHost;
+}
+
+export interface ServicesOptions {
+  workspace: string;
+  workerPath?: string;
+  env?: Record<string, string>;
+}
+
+function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  const err = e as { name?: string; code?: string; message?: string };
+  const message = err?.message ?? String(e);
+  if (err?.name === 'DatasetError') return new ApiError('dataset', message);
+  if (err?.name === 'StoreError') {
+    const code = err.code === 'not-found' || err.code === 'conflict' || err.code === 'invalid' ? err.code : 'io';
+    return new ApiError(code, message);
+  }
+  if (e instanceof JobError) return new ApiError(err.code === 'dataset' ? 'dataset' : 'engine', message);
+  return new ApiError('internal', message);
+}
+
+export async function createServices(opts: ServicesOptions): Promise<Services> {
+  const workspace = new Workspace(opts.workspace);
+  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env });
+  const listeners = new Set<(event: EventName, payload: unknown) => void>();
+  const emit = <E extends EventName>(event: E, payload: Events[E]) => {
+    for (const l of listeners) l(event, payload);
+  };
+  host.on((event, payload) => {
+    if (event === 'job.event') {
+      const p = payload as { name: string; payload: unknown };
+      emit(p.name as EventName, p.payload as never);
+    } else {
+      emit(event as EventName, payload as never);
+    }
+  });
+
+  /** Queues a training job for a run (new or resumed); a crash marks the run interrupted. */
+  function queueTrain(run: RunRecord, resume: boolean): JobInfo {
+    const { info, done } = host.submit('train', { runId: run.id, resume }, {
+      title: `${resume ? 'Resume' : 'Train'} ${run.name || run.id}`,
+      jobKind: 'train',
+      runId: run.id,
+      onCrash: (message) => {
+        try {
+          const r = workspace.updateRun(run.id, { status: 'interrupted', error: message });
+          emit('run.updated', r);
+        } catch {
+          // the run may have been deleted meanwhile
+        }
+      },
+    });
+    done.catch((e: Error) => {
+      try {
+        const cur = workspace.getRun(run.id);
+        if (cur.status === 'running' || cur.status === 'queued') {
+          const r = workspace.updateRun(run.id, { status: 'failed', error: e.message });
+          emit('run.updated', r);
+        }
+      } catch {
+        // deleted
+      }
+    });
+    return info;
+  }
+
+  const table: MethodTable = {
+    'engine.info': {
+      schema: empty,
+      handler: async (): Promise<EngineInfo> => {
+        const { backend, versions } = await host.ready();
+        await host.ping();
+        return { ...backend, versions, datasets: listKnownDatasets(), workspace: workspace.root };
+      },
+    },
+    'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
+    'runs.get': {
+      schema: z.object({ id: runId }).strict(),
+      handler: async ({ id }) => ({ run: workspace.getRun(id), metrics: workspace.readMetrics(id), files: workspace.listFiles(id) }),
+    },
+    'runs.start': {
+      schema: z.object({ settings: z.record(z.string(), z.unknown()), study: z.string().max(200).optional() }).strict() as never,
+      handler: async ({ settings, study }) => {
+        const r = resolveSettings(settings as Record<string, unknown>);
+        if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
+        // Fail fast on a bad dataset, before a run is created for it.
+        await loadDataset(r.value.data);
+        const run = workspace.createRun(r.value, { study, name: r.value.name });
+        emit('run.updated', run);
+        return { run, job: queueTrain(run, false) };
+      },
+    },
+    'runs.resume': {
+      schema: z.object({ id: runId }).strict(),
+      handler: async ({ id }) => {
+        const run = workspace.getRun(id);
+        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
+        if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
+        const queued = workspace.updateRun(id, { status: 'queued', error: undefined });
+        emit('run.updated', queued);
+        return { run: queued, job: queueTrain(queued, true) };
+      },
+    },
+    'runs.cancel': {
+      schema: z.object({ id: runId }).strict(),
+      handler: async ({ id }) => {
+        const job = host.jobForRun(id);
+        if (!job) return { cancelled: false };
+        const queued = job.state === 'queued';
+        const ok = host.cancel(job.id);
+        if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled' }));
+        return { cancelled: ok };
+      },
+    },
+    'runs.delete': {
+      schema: z.object({ id: runId }).strict(),
+      handler: async ({ id }) => {
+        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is queued or running; cancel it first`);
+        workspace.deleteRun(id);
+        return { deleted: true };
+      },
+    },
+    'jobs.list': { schema: empty, handler: async () => host.jobs() },
+    'jobs.cancel': {
+      schema: z.object({ id: z.string().max(100) }).strict(),
+      handler: async ({ id }) => ({ cancelled: host.cancel(id) }),
+    },
+  };
+
+  const ctx: ServiceContext = {
+    workspace,
+    host,
+    emit,
+    async runJob(kind, payload, meta) {
+      const { done } = host.submit(kind, payload, { title: meta.title, jobKind: 'analysis', runId: meta.runId });
+      const value = (await done) as { status?: string } | undefined;
+      if (value && value.status === 'cancelled') throw new ApiError('cancelled', `${meta.title}: cancelled`);
+      return value;
+    },
+  };
+  for (const feature of FEATURES) Object.assign(table, feature(ctx));
+
+  return {
+    workspace,
+    host,
+    async handle(method, params) {
+      try {
+        return await dispatch(table, method, params);
+      } catch (e) {
+        throw toApiError(e);
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      listeners.clear();
+      await host.close();
+    },
+  };
+}
