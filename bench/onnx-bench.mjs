@@ -5,13 +5,16 @@
  * `node bench/onnx-bench.mjs --json` and merging the printed JSON object under "onnx".
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const outDir = mkdtempSync(join(here, '.onnx-bench-'));
+// Inside node_modules/.cache (git-ignored) so the bundle resolves the external packages from the repo.
+const cacheDir = join(here, '..', 'node_modules', '.cache');
+mkdirSync(cacheDir, { recursive: true });
+const outDir = mkdtempSync(join(cacheDir, 'onnx-bench-'));
 try {
   await build({
     input: join(here, 'onnx-bench.ts'),

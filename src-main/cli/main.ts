@@ -3,10 +3,12 @@
  * act on are printed as one line (never a stack trace) with a non-zero exit.
  */
 import { CORE_COMMANDS } from './commands/core';
+import { ONNX_COMMANDS } from './commands/onnx';
+import { DROPOUT_COMMANDS } from './commands/dropout';
 import { UsageError } from './args';
 import type { Command } from './common';
 
-const COMMANDS: Command[] = [...CORE_COMMANDS];
+const COMMANDS: Command[] = [...CORE_COMMANDS, ...ONNX_COMMANDS, ...DROPOUT_COMMANDS];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

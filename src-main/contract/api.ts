@@ -3,7 +3,10 @@
  * Types only, plus the list of method and event names the transports check against.
  */
 import type { TrainSettings, SettingIssue } from './settings';
+import type { OnnxApi } from './onnx';
 import type { DropoutApi } from './dropout';
+import type { StudyApi } from './study';
+import type { BnApi } from './bn';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -126,7 +129,7 @@ export interface CoreApi {
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
 }
 
-export type Api = CoreApi & DropoutApi;
+export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi;
 export type Method = keyof Api;
 export type Req<M extends Method> = Api[M]['req'];
 export type Res<M extends Method> = Api[M]['res'];
@@ -144,7 +147,10 @@ export type EventName = keyof Events;
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
   'jobs.list', 'jobs.cancel',
+  'bn.timeline', 'bn.inspect',
   'dropout.analyze',
+  'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',
+  'onnx.export', 'onnx.exports', 'onnx.download', 'onnx.reveal', 'onnx.infer', 'onnx.bench',
 ] as const satisfies readonly Method[];
 export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'engine.status'] as const satisfies readonly EventName[];
 

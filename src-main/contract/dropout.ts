@@ -1,6 +1,7 @@
 /**
  * Dropout ensemble (MC dropout against the weight-scaling rule): request/response types only.
- * Arrays are plain numbers because every door carries JSON.
+ * Arrays are plain numbers because every door carries JSON. The one function here is pure data,
+ * shared by the service (which answers before queuing a job) and the worker.
  */
 
 export type DropoutCheckpoint = 'best' | 'last';
@@ -120,4 +121,15 @@ export type DropoutResult = DropoutReport | DropoutUnavailable;
 
 export interface DropoutApi {
   'dropout.analyze': { req: DropoutRequest; res: DropoutResult };
+}
+
+/** Message and suggestion for a run whose model has no active dropout layer. */
+export function noDropoutResult(runId: string, runName: string): DropoutUnavailable {
+  return {
+    status: 'unavailable',
+    reason: 'no-dropout',
+    runId,
+    message: `Run "${runName}" was trained without dropout (rate 0), so every mask is the same network and there is no ensemble to sample. Train a copy with dropout to compare MC dropout with the weight-scaling rule.`,
+    suggestion: { label: 'Start a copy of this run with dropout 0.1', settings: { dropout: 0.1 } },
+  };
 }

@@ -42,6 +42,9 @@ export function augmentBatch(
   const s = Math.max(0, Math.floor(opts.shift));
   const rotate = Math.max(0, opts.rotate);
   const tmp = new Float32Array(pixels);
+  const pw = w + 2;
+  const padPlane = (h + 2) * pw;
+  const padded = new Float32Array(padPlane * c);
   const cx = (w - 1) / 2;
   const cy = (h - 1) / 2;
   for (let i = 0; i < n; i++) {
@@ -60,28 +63,38 @@ export function augmentBatch(
     const dy = s > 0 ? Math.min(s, Math.floor(r2 * (2 * s + 1)) - s) : 0;
 
     if (angle !== 0) {
-      tmp.set(img);
+      // Copy into a frame one pixel wider on each side, holding the fill value, so bilinear
+      // sampling near the border needs no per-corner bounds checks.
+      for (let ch = 0; ch < c; ch++) padded.fill(fill[ch], ch * padPlane, (ch + 1) * padPlane);
+      for (let y = 0; y < h; y++) {
+        for (let xx = 0; xx < w; xx++) {
+          const src = (y * w + xx) * c;
+          for (let ch = 0; ch < c; ch++) padded[ch * padPlane + (y + 1) * pw + xx + 1] = img[src + ch];
+        }
+      }
       const cos = Math.cos(angle);
       const sin = Math.sin(angle);
       for (let y = 0; y < h; y++) {
-        for (let xx = 0; xx < w; xx++) {
-          // Inverse map: where in the source does this output pixel come from?
-          const u = xx - cx - dx;
-          const v = y - cy - dy;
-          const sx = cos * u + sin * v + cx;
-          const sy = -sin * u + cos * v + cy;
+        // Inverse map: output (xx, y) samples the source at (sx, sy); both move linearly along a row.
+        const v = y - cy - dy;
+        let sx = cos * (-cx - dx) + sin * v + cx;
+        let sy = -sin * (-cx - dx) + cos * v + cy;
+        for (let xx = 0; xx < w; xx++, sx += cos, sy -= sin) {
+          const o = (y * w + xx) * c;
+          if (sx <= -1 || sy <= -1 || sx >= w || sy >= h) {
+            for (let ch = 0; ch < c; ch++) img[o + ch] = fill[ch];
+            continue;
+          }
           const x0 = Math.floor(sx);
           const y0 = Math.floor(sy);
           const fx = sx - x0;
           const fy = sy - y0;
-          const o = (y * w + xx) * c;
+          const q = (y0 + 1) * pw + x0 + 1;
           for (let ch = 0; ch < c; ch++) {
-            const f = fill[ch];
-            const p00 = x0 >= 0 && x0 < w && y0 >= 0 && y0 < h ? tmp[(y0 * w + x0) * c + ch] : f;
-            const p01 = x0 + 1 >= 0 && x0 + 1 < w && y0 >= 0 && y0 < h ? tmp[(y0 * w + x0 + 1) * c + ch] : f;
-            const p10 = x0 >= 0 && x0 < w && y0 + 1 >= 0 && y0 + 1 < h ? tmp[((y0 + 1) * w + x0) * c + ch] : f;
-            const p11 = x0 + 1 >= 0 && x0 + 1 < w && y0 + 1 >= 0 && y0 + 1 < h ? tmp[((y0 + 1) * w + x0 + 1) * c + ch] : f;
-            img[o + ch] = (p00 * (1 - fx) + p01 * fx) * (1 - fy) + (p10 * (1 - fx) + p11 * fx) * fy;
+            const b = ch * padPlane + q;
+            const top = padded[b] + (padded[b + 1] - padded[b]) * fx;
+            const bottom = padded[b + pw] + (padded[b + pw + 1] - padded[b + pw]) * fx;
+            img[o + ch] = top + (bottom - top) * fy;
           }
         }
       }

@@ -16,8 +16,40 @@ import { newValueMomentum } from '../contract/settings';
 /** Called with the batch mean and biased variance (keepDims shape) while the forward pass runs. */
 type StatsSink = (mean: tf.Tensor, variance: tf.Tensor) => void;
 
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+/** Product of dims. */
+function prod(dims: number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Sum over the first `k` axes, as a matrix product with a ones vector: the backends reduce
+ * only over innermost axes and would otherwise transpose the whole tensor first.
+ */
+function sumLeading(t: tf.Tensor, k: number): tf.Tensor {
+  const lead = prod(t.shape.slice(0, k));
+  const rest = t.shape.slice(k);
+  const flat = tf.reshape(t, [lead, prod(rest)]) as tf.Tensor2D;
+  return tf.reshape(tf.matMul(tf.ones([1, lead]) as tf.Tensor2D, flat), rest);
+}
+
+/**
+ * Mean over `axes` with keepDims. When the axes form one contiguous block that stops before
+ * the last (channel) axis — batch norm's [N,H,W] of NHWC, ghost BN's [n,H,W] of [G,n,H,W,C] —
+ * it is a batched matrix product with a ones vector instead of a transpose + reduce.
+ */
+function meanKeep(t: tf.Tensor, axes: number[]): tf.Tensor {
+  const r = t.rank;
+  const a0 = axes[0];
+  const a1 = axes[axes.length - 1];
+  const contiguous = axes.every((a, i) => a === a0 + i);
+  const keepShape = t.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  if (!contiguous || a1 !== r - 2) return tf.mean(t, axes, true);
+  const g = prod(t.shape.slice(0, a0));
+  const m = prod(t.shape.slice(a0, a1 + 1));
+  const c = t.shape[r - 1];
+  const t3 = tf.reshape(t, [g, m, c]) as tf.Tensor3D;
+  const s = tf.matMul(tf.fill([g, 1, m], 1 / m) as tf.Tensor3D, t3);
+  return tf.reshape(s, keepShape);
 }
 
 /**
@@ -33,11 +65,13 @@ export function normalizeCore(
   eps: number,
   sink?: StatsSink,
 ): tf.Tensor {
-  const paramAxes = range(x.rank - gamma.rank);
+  const lead = x.rank - gamma.rank;
   const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const { mean, variance } = tf.moments(xi, statAxes, true);
+    const mean = meanKeep(xi, statAxes);
+    const centered = tf.sub(xi, mean);
+    const variance = meanKeep(tf.square(centered), statAxes);
     const invStd = tf.rsqrt(tf.add(variance, eps));
-    const xhat = tf.mul(tf.sub(xi, mean), invStd);
+    const xhat = tf.mul(centered, invStd);
     const value = tf.add(tf.mul(xhat, g), b);
     sink?.(mean, variance);
     save([xhat, invStd, g]);
@@ -45,11 +79,11 @@ export function normalizeCore(
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xh, inv, gam] = saved;
-        const dgamma = tf.sum(tf.mul(dy, xh), paramAxes);
-        const dbeta = tf.sum(dy, paramAxes);
+        const dgamma = sumLeading(tf.mul(dy, xh), lead);
+        const dbeta = sumLeading(dy, lead);
         const gy = tf.mul(dy, gam);
-        const m1 = tf.mean(gy, statAxes, true);
-        const m2 = tf.mean(tf.mul(gy, xh), statAxes, true);
+        const m1 = meanKeep(gy, statAxes);
+        const m2 = meanKeep(tf.mul(gy, xh), statAxes);
         const dx = tf.mul(inv, tf.sub(tf.sub(gy, m1), tf.mul(xh, m2)));
         return [dx, dgamma, dbeta];
       },

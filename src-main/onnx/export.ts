@@ -488,18 +488,18 @@ export function readOnnxInfo(bytes: Uint8Array, file = 'the file'): OnnxInfo {
   if (!m.graph || !m.graph.node?.length || !m.graph.input?.length) {
     throw new Error(`${file} is not a valid ONNX model: it has no graph (no nodes or inputs)`);
   }
-  const shapeOf = (v: InstanceType<typeof onnx.ValueInfoProto>) =>
+  const shapeOf = (v: onnxProto.onnx.IValueInfoProto) =>
     (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
   const initNames = new Set((m.graph.initializer ?? []).map((t) => t.name));
   const metadata: Record<string, string> = {};
-  for (const p of m.metadataProps ?? []) metadata[p.key] = p.value;
+  for (const p of m.metadataProps ?? []) metadata[p.key ?? ''] = p.value ?? '';
   const opset = (m.opsetImport ?? []).find((o) => !o.domain)?.version;
   return {
     opset: Number(opset ?? 0),
     irVersion: Number(m.irVersion),
     producer: m.producerName,
-    inputs: m.graph.input.filter((v) => !initNames.has(v.name)).map((v) => ({ name: v.name, shape: shapeOf(v) })),
-    outputs: (m.graph.output ?? []).map((v) => ({ name: v.name, shape: shapeOf(v) })),
+    inputs: m.graph.input.filter((v) => !initNames.has(v.name)).map((v) => ({ name: v.name ?? '', shape: shapeOf(v) })),
+    outputs: (m.graph.output ?? []).map((v) => ({ name: v.name ?? '', shape: shapeOf(v) })),
     metadata,
     nodes: m.graph.node.length,
   };

@@ -118,12 +118,14 @@ export async function runBatches(s: OnnxSession, nchw: Float32Array, count: numb
     const t0 = performance.now();
     const out = await s.session.run({ [s.inputName]: input });
     seconds += (performance.now() - t0) / 1000;
-    const p = (out.probabilities ?? out[s.session.outputNames[0]]) as ort.Tensor;
-    const l = (out.logits ?? p) as ort.Tensor;
-    classes = Number(p.dims[1]);
+    // Our exports name both outputs; another exporter's model (e.g. torch.onnx) gives logits only.
+    const l = (out.logits ?? out[s.session.outputNames[0]]) as ort.Tensor;
+    if (l.dims.length !== 2) throw new Error(`${s.file}: output "${s.session.outputNames[0]}" has shape [${l.dims.join(', ')}], expected [N, classes]`);
+    classes = Number(l.dims[1]);
+    const p = out.probabilities ? ((out.probabilities as ort.Tensor).data as Float32Array) : softmaxRows(l.data as Float32Array, classes);
     probs ??= new Float32Array(count * classes);
     logits ??= new Float32Array(count * classes);
-    probs.set(p.data as Float32Array, start * classes);
+    probs.set(p, start * classes);
     logits.set(l.data as Float32Array, start * classes);
   }
   return { probabilities: probs ?? new Float32Array(0), logits: logits ?? new Float32Array(0), classes, seconds };

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { ApiError } from '../contract/api';
-import type { DropoutRequest, DropoutResult } from '../contract/dropout';
-import { noDropoutResult, type DropoutJobPayload } from '../host/jobs/dropout';
+import { noDropoutResult, type DropoutRequest, type DropoutResult } from '../contract/dropout';
+import type { DropoutJobPayload } from '../host/jobs/dropout';
 import type { Feature } from './features';
 import { runId, type MethodDef } from './registry';
 

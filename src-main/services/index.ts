@@ -156,6 +156,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       if (value && value.status === 'cancelled') throw new ApiError('cancelled', `${meta.title}: cancelled`);
       return value;
     },
+    call: (method, params) => dispatch(table, method, params),
   };
   for (const feature of FEATURES) Object.assign(table, feature(ctx));
 

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * Browser mode end to end: `normlab serve` → Chromium → the app shell shows the engine backend
  * that came from the worker, the nav, and a clear banner when the server goes away.

@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { input } from './heap';
 
 type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 
@@ -83,7 +84,7 @@ export function conv2dInputGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape
       // Zero-stuff: [n,oh,1,ow,1,c] padded to [n,oh,sh,ow,sw,c], then trimmed to (oh−1)·s+1.
       const six = tf.reshape(dy, [n, oh, 1, ow, 1, co]);
       const padded = tf.pad(six, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-      d = tf.slice(tf.reshape(padded, [n, oh * sh, ow * sw, co]), [0, 0, 0, 0], [n, dh, dw, co]);
+      d = tf.slice(tf.reshape(padded, [n, oh * sh, ow * sw, co]), [0, 0, 0, 0], [n, dh, dw, co]) as tf.Tensor4D;
     }
     const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
     const g = tf.conv2d(d, wf, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
@@ -98,7 +99,8 @@ function stridesOf(a: ConvGradAttrs): [number, number] {
 /** Conv2DBackpropFilter for wasm (the backend has none). */
 export function backpropFilterConfig(fallback: KernelConfig | undefined): KernelConfig {
   const kernelFunc = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo => {
-    const { x, dy } = args.inputs;
+    const x = input(args.inputs, 'x', 'Conv2DBackpropFilter');
+    const dy = input(args.inputs, 'dy', 'Conv2DBackpropFilter');
     const attrs = args.attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number] };
     if (attrs.dataFormat === 'NCHW') {
       if (fallback) return fallback.kernelFunc(args as Parameters<KernelFunc>[0]) as TensorInfo;
@@ -112,7 +114,8 @@ export function backpropFilterConfig(fallback: KernelConfig | undefined): Kernel
 /** Conv2DBackpropInput for wasm, replacing the backend's scalar loop. */
 export function backpropInputConfig(fallback: KernelConfig | undefined): KernelConfig {
   const kernelFunc = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo => {
-    const { dy, filter } = args.inputs;
+    const dy = input(args.inputs, 'dy', 'Conv2DBackpropInput');
+    const filter = input(args.inputs, 'filter', 'Conv2DBackpropInput');
     const attrs = args.attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
     const out = attrs.dataFormat === 'NCHW' ? null
       : conv2dInputGrad(asTensor4d(dy), asTensor4d(filter), attrs.inputShape, stridesOf(attrs), attrs.pad, attrs.dimRoundingMode);

@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { DEFAULT_SETTINGS } from '../../contract/settings';
 import { s5Spec, type ModelSpec } from '../spec';
 import { gaussian, mulberry32 } from '../rng';
+import { batchNormTrain } from './batchnorm';
 
 export interface S5Reference {
   spec: ModelSpec;
@@ -28,38 +29,6 @@ export interface S5ReferenceOptions {
   lr?: number;
   momentum?: number;
   eps?: number;
-}
-
-/**
- * Batch norm over N,H,W with batch statistics, with a hand-written gradient so no broadcast
- * gradient (Tile) is ever built. Forward: y = x·a + (β − μ·a), a = γ/√(σ²+ε).
- * Backward: dx = dy·a + x·b + c per channel, b = −a·s·Σ(dy·x̂)/M, c = a·(s·μ·Σ(dy·x̂)/M − Σdy/M).
- */
-function batchNormTrain(eps: number) {
-  // customGrad disposes forward intermediates unless they are save()d for the gradient.
-  return tf.customGrad((...args: unknown[]) => {
-    const [x, gamma, beta] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-    const save = args[args.length - 1] as tf.GradSaveFunc;
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    const invstd = tf.rsqrt(tf.add(variance, eps));
-    const a = tf.mul(gamma, invstd);
-    const y = tf.add(tf.mul(x, a), tf.sub(beta, tf.mul(mean, a)));
-    save([x, mean, invstd, a]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [x, mean, invstd, a] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-      const m = x.size / x.shape[3];
-      const sumDy = tf.sum(dy, [0, 1, 2]);
-      const sumDyX = tf.sum(tf.mul(dy, x), [0, 1, 2]);
-      // Σ dy·x̂ = s·(Σ dy·x − μ·Σ dy)
-      const sumDyXhat = tf.mul(invstd, tf.sub(sumDyX, tf.mul(mean, sumDy)));
-      const k = tf.div(tf.mul(invstd, sumDyXhat), m);
-      const b = tf.neg(tf.mul(a, k));
-      const c = tf.mul(a, tf.sub(tf.mul(k, mean), tf.div(sumDy, m)));
-      const dx = tf.add(tf.add(tf.mul(dy, a), tf.mul(x, b)), c);
-      return [dx, sumDyXhat, sumDy];
-    };
-    return { value: y, gradFunc };
-  }) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
 }
 
 /** Builds the S5 net's variables (He init from `seed`) and a step function. */
@@ -87,7 +56,6 @@ export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
     }
   }
   const eps = o.eps ?? 1e-5;
-  const bn = batchNormTrain(eps);
   const dropRng = mulberry32(seed ^ 0x5eed);
   const lr = o.lr ?? 0.01;
   const mom = o.momentum ?? 0.9;
@@ -111,7 +79,7 @@ export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
         const b = vars.get(`${l.name}/bias`);
         if (b) h = tf.add(h, b);
       } else if (l.type === 'norm') {
-        h = bn(h as tf.Tensor4D, vars.get(`${l.name}/gamma`)!, vars.get(`${l.name}/beta`)!);
+        h = batchNormTrain(h, vars.get(`${l.name}/gamma`) as tf.Tensor1D, vars.get(`${l.name}/beta`) as tf.Tensor1D, eps).y;
       } else if (l.type === 'relu') h = tf.relu(h);
       else if (l.type === 'dropout') {
         if (training && l.rate > 0) h = tf.mul(h, dropMask(h.shape));

@@ -2,7 +2,7 @@
  * The dropout-ensemble job: loads a run's checkpoint and test split, samples K dropout masks and
  * compares their averaged prediction with the weight-scaled network.
  */
-import type { DropoutCheckpoint, DropoutResult } from '../../contract/dropout';
+import { noDropoutResult, type DropoutCheckpoint, type DropoutResult } from '../../contract/dropout';
 import { loadDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
@@ -26,17 +26,6 @@ export interface DropoutJobPayload {
 
 /** Images of the most certain end shown after the uncertain ones, for contrast. */
 const CERTAIN_IN_GALLERY = 6;
-
-/** Message and suggestion for a run whose model has no active dropout layer. */
-export function noDropoutResult(runId: string, runName: string): DropoutResult {
-  return {
-    status: 'unavailable',
-    reason: 'no-dropout',
-    runId,
-    message: `Run "${runName}" was trained without dropout (rate 0), so every mask is the same network and there is no ensemble to sample. Train a copy with dropout to compare MC dropout with the weight-scaling rule.`,
-    suggestion: { label: 'Start a copy of this run with dropout 0.1', settings: { dropout: 0.1 } },
-  };
-}
 
 export async function dropoutJob(p: DropoutJobPayload, ctx: JobContext): Promise<DropoutResult | { status: 'cancelled' }> {
   const ws = new Workspace(ctx.workspace);

@@ -3,9 +3,18 @@
  */
 import type { JobHandler } from '../protocol';
 import { trainJob } from './train';
+import { bnInspectJob } from './bn';
+import { exportJob, benchJob } from './onnx';
 import { dropoutJob } from './dropout';
+import { misclassifiedJob } from './misclassified';
+import { weightsJob } from './weights';
 
 export const JOBS: Record<string, JobHandler> = {
   train: trainJob,
+  'bn.inspect': bnInspectJob,
+  'onnx.export': exportJob,
+  'onnx.bench': benchJob,
   dropout: dropoutJob,
+  misclassified: misclassifiedJob,
+  weights: weightsJob,
 };

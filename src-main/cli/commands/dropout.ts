@@ -1,0 +1,143 @@
+/** `normlab dropout RUN`: MC-dropout ensemble against the weight-scaling rule. */
+import type { JobInfo } from '../../contract/api';
+import type { DropoutReport, DropoutResult } from '../../contract/dropout';
+import { parse, UsageError } from '../args';
+import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
+import type { Services } from '../../services';
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+function intFlag(name: string, raw: unknown, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(v) || v < min || v > max) {
+    throw new UsageError(`--${name} expects an integer in ${min}..${max}, got "${String(raw)}"`);
+  }
+  return v;
+}
+
+/** Curve rows worth printing: K = 1, 2, 4, 8, … and the last. */
+export function curveRows(samples: number): number[] {
+  const ks: number[] = [];
+  for (let k = 1; k < samples; k *= 2) ks.push(k);
+  ks.push(samples);
+  return ks;
+}
+
+/** The human-readable report. */
+export function formatReport(r: DropoutReport): string[] {
+  const lines = [
+    `run ${r.runId} (${r.runName}): ${r.checkpoint.tag} checkpoint (epoch ${r.checkpoint.epoch})` +
+      (r.checkpoint.tag !== r.checkpoint.requested ? ` — no ${r.checkpoint.requested} checkpoint` : ''),
+    `${r.images} test images of ${r.dataset}, K = ${r.samples} masks, seed ${r.seed}, dropout ${r.dropoutLayers.map((l) => `${l.name} ${l.rate}`).join(', ')}`,
+    '',
+    `weight-scaled network   accuracy ${pct(r.weightScaled.acc)}  loss ${r.weightScaled.loss.toFixed(4)}`,
+    `MC ensemble (K=${String(r.samples).padEnd(3)})     accuracy ${pct(r.ensemble.acc)}  loss ${r.ensemble.loss.toFixed(4)}`,
+    `single mask (mean)      accuracy ${pct(r.ensemble.meanMemberAcc)}`,
+    '',
+    '   K  ensemble acc  ensemble loss  mask-K acc',
+    ...curveRows(r.samples).map((k) => {
+      const c = r.curve[k - 1];
+      return `${String(k).padStart(4)}  ${pct(c.acc).padStart(12)}  ${c.loss.toFixed(4).padStart(13)}  ${pct(c.memberAcc).padStart(10)}`;
+    }),
+    '',
+    `uncertainty: mean entropy ${r.ensemble.meanEntropy.toFixed(4)} nats, mutual information ${r.ensemble.meanMutualInfo.toFixed(4)}, ` +
+      `disagreement ${pct(r.ensemble.meanDisagreement)}, same class as weight-scaled ${pct(r.ensemble.agreementWithWeightScaled)}`,
+    `accuracy by entropy decile (1 = most certain): ${r.deciles.map((d) => `${d.decile}:${pct(d.acc)}`).join('  ')}`,
+    `${r.backend}, ${r.seconds.toFixed(1)}s`,
+  ];
+  return lines;
+}
+
+/** Prints a progress bar on a TTY while the run's dropout job works; Ctrl-C cancels it. */
+function followJob(s: Services, runId: string, tty: boolean): () => void {
+  let jobId: string | null = null;
+  const off = s.subscribe((event, payload) => {
+    if (event !== 'job.updated') return;
+    const j = payload as JobInfo;
+    if (j.runId !== runId || !j.title.startsWith('Dropout ensemble')) return;
+    jobId = j.id;
+    if (tty && j.state === 'running' && j.progress) {
+      const width = 24;
+      const filled = Math.round(j.progress.fraction * width);
+      process.stderr.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * j.progress.fraction).toFixed(0).padStart(3)}% ${j.progress.message}`);
+    }
+  });
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted += 1;
+    if (interrupted > 1 || !jobId) process.exit(130);
+    process.stderr.write('\ncancelling…\n');
+    void s.handle('jobs.cancel', { id: jobId });
+  };
+  process.on('SIGINT', onSigint);
+  return () => {
+    off();
+    process.off('SIGINT', onSigint);
+    if (tty) process.stderr.write('\r\x1b[K');
+  };
+}
+
+export const dropout: Command = {
+  name: 'dropout',
+  summary: 'MC-dropout ensemble of a trained run vs the weight-scaling rule',
+  usage:
+    'normlab dropout RUN [--samples K] [--test-limit N] [--seed N] [--checkpoint best|last] [--workspace DIR] [--json]\n\n' +
+    '  --samples K          dropout masks to sample, 1..256 (default 64)\n' +
+    '  --test-limit N       first N test images, 0 = all (default 1000)\n' +
+    '  --seed N             seed of the masks (default: the run\'s seed)\n' +
+    '  --checkpoint TAG     best (lowest test loss, default; falls back to last) or last',
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      ...globalOptions,
+      samples: { type: 'string' },
+      'test-limit': { type: 'string' },
+      seed: { type: 'string' },
+      checkpoint: { type: 'string' },
+    });
+    const runId = positionals[0];
+    if (!runId) throw new UsageError('dropout needs a run id (see normlab runs)');
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    const checkpoint = values.checkpoint;
+    if (checkpoint !== undefined && checkpoint !== 'best' && checkpoint !== 'last') {
+      throw new UsageError(`--checkpoint expects best or last, got "${checkpoint}"`);
+    }
+    const req = {
+      runId,
+      ...(values.samples !== undefined ? { samples: intFlag('samples', values.samples, 1, 256) } : {}),
+      ...(values['test-limit'] !== undefined ? { testLimit: intFlag('test-limit', values['test-limit'], 0, 10_000_000) } : {}),
+      ...(values.seed !== undefined ? { seed: intFlag('seed', values.seed, 0, 0xffffffff) } : {}),
+      ...(checkpoint ? { checkpoint } : {}),
+    };
+    const json = Boolean(values.json);
+    return withServices(workspaceDir(values.workspace), async (s) => {
+      const stop = followJob(s, runId, process.stderr.isTTY && !json);
+      let r: DropoutResult;
+      try {
+        r = (await s.handle('dropout.analyze', req)) as DropoutResult;
+      } finally {
+        stop();
+      }
+      if (r.status === 'unavailable') {
+        if (json) out(JSON.stringify(r));
+        else {
+          out(r.message);
+          if (r.suggestion) {
+            const flags = Object.entries(r.suggestion.settings).map(([k, v]) => `--${k} ${v}`).join(' ');
+            out(`${r.suggestion.label}: normlab train ${flags} … (with the run's other settings)`);
+          }
+        }
+        return 1;
+      }
+      if (json) {
+        // Pixels are for the view's image grid; the command line gets the numbers.
+        out(JSON.stringify({ ...r, gallery: r.gallery.map(({ pixels: _pixels, ...g }) => g) }));
+      } else {
+        for (const line of formatReport(r)) out(line);
+      }
+      return 0;
+    });
+  },
+};
+
+export const DROPOUT_COMMANDS: Command[] = [dropout];

@@ -1,0 +1,120 @@
+/** ONNX commands: export (parity-checked), infer (onnxruntime-node on a dataset), bench-infer. */
+import type { ExportResult, InferBenchResult, InferResult } from '../../contract/onnx';
+import { inferFile } from '../../services/onnx';
+import { parse, UsageError } from '../args';
+import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+function intFlag(v: unknown, flag: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} expects a whole number from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+export const exportCmd: Command = {
+  name: 'export',
+  summary: 'export a run to ONNX (best checkpoint, else last), verified against tfjs on real test images',
+  usage:
+    'normlab export RUN --out FILE.onnx [--fold-bn] [--opset N] [--bake-normalization] [--checkpoint best|last] [--json] [--workspace DIR]\n\n' +
+    '  --out FILE.onnx          where to write (default: the run\'s exports/ folder); FILE.onnx.json gets the parity check and audit\n' +
+    '  --fold-bn                fold each batch norm into the conv before it (W\' = W·γ/σ, b\' = β − γ·μ/σ)\n' +
+    '  --opset N                ONNX opset 13–21 (default 17: LayerNormalization; 21: GroupNormalization)\n' +
+    '  --bake-normalization     put (x − mean)/std in the graph: the model then takes raw pixels in [0, 1]\n' +
+    '  --checkpoint best|last   which checkpoint (default best, falling back to last)',
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      ...globalOptions,
+      out: { type: 'string' },
+      'fold-bn': { type: 'boolean' },
+      opset: { type: 'string' },
+      'bake-normalization': { type: 'boolean' },
+      checkpoint: { type: 'string' },
+    });
+    if (positionals.length !== 1) throw new UsageError('give exactly one run id');
+    const checkpoint = values.checkpoint as string | undefined;
+    const outFile = values.out as string | undefined;
+    if (checkpoint !== undefined && checkpoint !== 'best' && checkpoint !== 'last') throw new UsageError(`--checkpoint expects best or last, got "${checkpoint}"`);
+    if (outFile !== undefined && !outFile.toLowerCase().endsWith('.onnx')) throw new UsageError(`--out must name a .onnx file, got "${outFile}"`);
+    const req = {
+      runId: positionals[0],
+      ...(outFile ? { out: outFile } : {}),
+      foldBn: Boolean(values['fold-bn']),
+      bakeNormalization: Boolean(values['bake-normalization']),
+      ...(values.opset !== undefined ? { opset: intFlag(values.opset, 'opset', 13, 21) } : {}),
+      ...(checkpoint ? { checkpoint: checkpoint as 'best' | 'last' } : {}),
+    };
+    const r = (await withServices(workspaceDir(values.workspace), (s) => s.handle('onnx.export', req))) as ExportResult;
+    if (values.json) {
+      out(JSON.stringify({ file: r.file, report: r.reportFile, run_id: r.runId, checkpoint: r.checkpoint, epoch: r.epoch, ...r.options,
+        parity: r.parity, params: r.audit.params, ops: r.audit.ops, bytes: r.audit.bytes }));
+      return 0;
+    }
+    out(`wrote ${r.file} (${(r.audit.bytes / 1024).toFixed(1)} KiB, opset ${r.options.opset}, ${r.checkpoint} checkpoint of epoch ${r.epoch}${r.options.foldBn ? ', BN folded' : ''}${r.options.bakeNormalization ? ', normalization baked in' : ''})`);
+    out(`parity     max |Δp| ${r.parity.maxAbsDiff.toExponential(2)} ≤ ${r.parity.tolerance} on ${r.parity.images} ${r.parity.dataset} images; argmax agreement ${pct(r.parity.argmaxAgreement)}`);
+    out(`graph      ${Object.entries(r.audit.ops).map(([k, v]) => `${k}×${v}`).join(' ')}; ${r.audit.params} parameters`);
+    for (const b of r.audit.batchNorms) out(`bn         ${b.layer}: ε ${b.epsilon}, momentum ${b.momentum ?? '—'}${b.folded ? ` (folded into ${b.into})` : ''}`);
+    if (r.audit.dropoutRemoved.length) out(`dropout    removed: ${r.audit.dropoutRemoved.join(', ')}`);
+    out(`opset      ${r.audit.opsetReason}`);
+    out(`report     ${r.reportFile}`);
+    return 0;
+  },
+};
+
+export const inferCmd: Command = {
+  name: 'infer',
+  summary: 'run an .onnx through onnxruntime-node on a dataset\'s test split: accuracy, loss, images/s',
+  usage:
+    'normlab infer FILE.onnx --data DIR|mnist-sample|fashion-mnist [--limit N] [--threads N] [--batch N] [--json]\n\n' +
+    '  Inputs are normalized with the mean/std in the model\'s metadata (none when it was baked in).',
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      ...globalOptions,
+      data: { type: 'string' },
+      limit: { type: 'string' },
+      threads: { type: 'string' },
+      batch: { type: 'string' },
+    });
+    if (positionals.length !== 1) throw new UsageError('give exactly one .onnx file');
+    if (!values.data) throw new UsageError('--data is required (mnist-sample, fashion-mnist or a folder of IDX files)');
+    // ORT needs no engine worker, so this door calls the service function directly (no tfjs start-up).
+    const r: InferResult = await inferFile(positionals[0], values.data as string, {
+      limit: intFlag(values.limit, 'limit', 0, 10_000_000),
+      threads: intFlag(values.threads, 'threads', 1, 64),
+      batch: intFlag(values.batch, 'batch', 1, 8192),
+    });
+    if (values.json) {
+      out(JSON.stringify({ file: r.file, dataset: r.dataset, images: r.images, accuracy: r.accuracy, loss: r.loss,
+        images_per_s: Math.round(r.imagesPerSecond), batch: r.batch, threads: r.threads, normalization: r.normalization }));
+      return 0;
+    }
+    out(`${r.file} on ${r.dataset} (${r.images} test images, inputs ${r.normalization === 'metadata' ? 'normalized with the metadata mean/std' : r.normalization === 'baked' ? 'raw: normalization baked in' : 'raw: no mean/std in the metadata'})`);
+    out(`accuracy ${pct(r.accuracy)}  loss ${r.loss.toFixed(4)}  ${Math.round(r.imagesPerSecond)} images/s (batch ${r.batch}, ${r.threads} thread${r.threads > 1 ? 's' : ''})`);
+    return 0;
+  },
+};
+
+export const benchInferCmd: Command = {
+  name: 'bench-infer',
+  summary: 'inference images/s of a run: tfjs predict vs ONNX Runtime (BN kept, BN folded), threads 1 and 2',
+  usage: 'normlab bench-infer RUN [--batch 128] [--json] [--workspace DIR]',
+  async run(argv) {
+    const { values, positionals } = parse(argv, { ...globalOptions, batch: { type: 'string' } });
+    if (positionals.length !== 1) throw new UsageError('give exactly one run id');
+    const batch = intFlag(values.batch, 'batch', 1, 4096);
+    const r = (await withServices(workspaceDir(values.workspace), (s) =>
+      s.handle('onnx.bench', { runId: positionals[0], ...(batch ? { batch } : {}) }),
+    )) as InferBenchResult;
+    if (values.json) {
+      out(JSON.stringify({ run_id: r.runId, backend: r.backend, batch: r.batch, images: r.images,
+        rows: r.rows.map((x) => ({ engine: x.engine, threads: x.threads, images_per_s: Math.round(x.imagesPerSecond), ms_per_batch: Number(x.msPerBatch.toFixed(3)) })) }));
+      return 0;
+    }
+    out(`run ${r.runId}, batch ${r.batch}, ${r.images} real test images`);
+    for (const x of r.rows) out(`  ${x.label.padEnd(34)} ${x.threads === null ? '   ' : `${x.threads}t `} ${String(Math.round(x.imagesPerSecond)).padStart(8)} images/s  ${x.msPerBatch.toFixed(2)} ms/batch`);
+    return 0;
+  },
+};
+
+export const ONNX_COMMANDS: Command[] = [exportCmd, inferCmd, benchInferCmd];

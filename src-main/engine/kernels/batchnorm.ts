@@ -1,0 +1,213 @@
+/**
+ * Training-mode batch norm over N·H·W as two fused kernels (one for the forward, one for the
+ * gradient), each two passes over the activation. Written as tf ops, the same math is ~10
+ * XNNPACK calls per layer and direction (moments, broadcasts, the Tile of broadcast gradients),
+ * each a full read and write of the activation; on the S5 net that was as much time as all
+ * the convolutions.
+ *
+ * Kernel 'NormLabBatchNormTrain': inputs x [N,H,W,C] (any rank, channels last), gamma [C],
+ * beta [C]; attr eps; outputs y, mean [C], variance [C] (biased, the one used to normalize).
+ * Its gradient treats mean and variance as statistics: only y is differentiated (the mean and
+ * variance outputs are for running statistics, which must not feed the loss).
+ * Registered for 'wasm' (loops on the heap) and 'cpu' (loops on the backend's arrays); on other
+ * backends batchNormTrain() falls back to tf ops with a hand-written gradient.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { f32, input, type WasmHeapBackend } from './heap';
+
+export const BN_TRAIN = 'NormLabBatchNormTrain';
+export const BN_TRAIN_GRAD = 'NormLabBatchNormTrainGrad';
+
+/** Forward: per-channel mean and biased variance (double accumulators), then y = x·a + b. */
+export function bnForwardInto(y: Float32Array, mean: Float32Array, variance: Float32Array,
+  x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number): void {
+  const c = gamma.length;
+  const m = x.length / c;
+  const s = new Float64Array(c);
+  const q = new Float64Array(c);
+  // Shift by the first row so the one-pass variance does not cancel catastrophically.
+  const k = Float64Array.from(x.subarray(0, c));
+  for (let o = 0; o < x.length; o += c) {
+    for (let j = 0; j < c; j++) {
+      const v = x[o + j] - k[j];
+      s[j] += v;
+      q[j] += v * v;
+    }
+  }
+  const a = new Float32Array(c);
+  const b = new Float32Array(c);
+  for (let j = 0; j < c; j++) {
+    const d = s[j] / m;
+    const mu = k[j] + d;
+    const va = Math.max(0, q[j] / m - d * d);
+    mean[j] = mu;
+    variance[j] = va;
+    const sc = gamma[j] / Math.sqrt(va + eps);
+    a[j] = sc;
+    b[j] = beta[j] - mu * sc;
+  }
+  for (let o = 0; o < x.length; o += c) for (let j = 0; j < c; j++) y[o + j] = x[o + j] * a[j] + b[j];
+}
+
+/**
+ * Gradient: with s = 1/√(σ²+ε), a = γ·s, x̂ = (x − μ)·s, M = N·H·W:
+ * dβ = Σdy, dγ = Σdy·x̂, dx = a·(dy − dβ/M − x̂·dγ/M) = dy·a + x·b + k per channel.
+ */
+export function bnBackwardInto(dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array,
+  dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, gamma: Float32Array, eps: number): void {
+  const c = gamma.length;
+  const m = x.length / c;
+  const sd = new Float64Array(c);
+  const sdx = new Float64Array(c);
+  for (let o = 0; o < x.length; o += c) {
+    for (let j = 0; j < c; j++) {
+      const g = dy[o + j];
+      sd[j] += g;
+      sdx[j] += g * (x[o + j] - mean[j]);
+    }
+  }
+  const a = new Float32Array(c);
+  const b = new Float32Array(c);
+  const k = new Float32Array(c);
+  for (let j = 0; j < c; j++) {
+    const s = 1 / Math.sqrt(variance[j] + eps);
+    const dg = sdx[j] * s;
+    dgamma[j] = dg;
+    dbeta[j] = sd[j];
+    const aj = gamma[j] * s;
+    const t = (s * dg) / m;
+    a[j] = aj;
+    b[j] = -aj * t;
+    k[j] = aj * (t * mean[j] - sd[j] / m);
+  }
+  for (let o = 0; o < x.length; o += c) for (let j = 0; j < c; j++) dx[o + j] = dy[o + j] * a[j] + x[o + j] * b[j] + k[j];
+}
+
+type Args = { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown };
+
+/** How a backend hands out and receives plain Float32Arrays. */
+interface ArrayIO {
+  out(shape: number[]): TensorInfo;
+  view(t: TensorInfo): Float32Array;
+}
+
+function wasmIO(backend: unknown): ArrayIO {
+  const b = backend as WasmHeapBackend;
+  return { out: (shape) => b.makeOutput(shape, 'float32'), view: (t) => f32(b, t) };
+}
+
+interface CpuLike {
+  data: { get(id: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values?: Float32Array): TensorInfo;
+}
+
+function cpuIO(backend: unknown): ArrayIO {
+  const b = backend as CpuLike;
+  return {
+    out: (shape) => b.makeTensorInfo(shape, 'float32', new Float32Array(shape.reduce((p, q) => p * q, 1))),
+    view: (t) => {
+      const v = b.data.get(t.dataId).values;
+      if (!(v instanceof Float32Array)) throw new Error(`${BN_TRAIN}: expected float32 data`);
+      return v;
+    },
+  };
+}
+
+function forwardKernel(io: (backend: unknown) => ArrayIO) {
+  return (args: Args): TensorInfo[] => {
+    const x = input(args.inputs, 'x', BN_TRAIN);
+    const gamma = input(args.inputs, 'gamma', BN_TRAIN);
+    const beta = input(args.inputs, 'beta', BN_TRAIN);
+    const eps = Number(args.attrs?.eps);
+    const c = x.shape[x.shape.length - 1]!;
+    const d = io(args.backend);
+    // Allocate every output before taking views: an allocation may grow (and detach) the heap.
+    const y = d.out(x.shape);
+    const mean = d.out([c]);
+    const variance = d.out([c]);
+    bnForwardInto(d.view(y), d.view(mean), d.view(variance), d.view(x), d.view(gamma), d.view(beta), eps);
+    return [y, mean, variance];
+  };
+}
+
+function backwardKernel(io: (backend: unknown) => ArrayIO) {
+  return (args: Args): TensorInfo[] => {
+    const need = (n: string) => input(args.inputs, n, BN_TRAIN_GRAD);
+    const [dy, x, mean, variance, gamma] = ['dy', 'x', 'mean', 'variance', 'gamma'].map(need) as [TensorInfo, TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+    const eps = Number(args.attrs?.eps);
+    const c = x.shape[x.shape.length - 1]!;
+    const d = io(args.backend);
+    const dx = d.out(x.shape);
+    const dgamma = d.out([c]);
+    const dbeta = d.out([c]);
+    bnBackwardInto(d.view(dx), d.view(dgamma), d.view(dbeta), d.view(dy), d.view(x), d.view(mean), d.view(variance), d.view(gamma), eps);
+    return [dx, dgamma, dbeta];
+  };
+}
+
+/** Kernel configs for one backend ('wasm' or 'cpu'). */
+export function batchNormKernelConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[] {
+  const io = backendName === 'wasm' ? wasmIO : cpuIO;
+  return [
+    { kernelName: BN_TRAIN, backendName, kernelFunc: forwardKernel(io) as unknown as KernelFunc },
+    { kernelName: BN_TRAIN_GRAD, backendName, kernelFunc: backwardKernel(io) as unknown as KernelFunc },
+  ];
+}
+
+/** Gradient of BN_TRAIN: one BN_TRAIN_GRAD call; mean/variance outputs are not differentiated. */
+export const batchNormGradConfig: GradConfig = {
+  kernelName: BN_TRAIN,
+  inputsToSave: ['x', 'gamma'],
+  outputsToSave: [false, true, true],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: NamedAttrMap) => {
+    const dys = Array.isArray(dy) ? dy : [dy];
+    const [x, gamma, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    // Eager, not lazy: the tape calls each input's thunk inside its own tidy, which would
+    // dispose the other two outputs of a shared lazy call.
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(BN_TRAIN_GRAD, { dy: dys[0]!, x, mean, variance, gamma }, attrs) as tf.Tensor[];
+    return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! };
+  },
+};
+
+/** tf-ops BN for backends without the fused kernels (same math, same gradient). */
+function batchNormOps(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.customGrad((...args: unknown[]) => {
+    const [xx, g, b] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const { mean: mu, variance: va } = tf.moments(xx, axes);
+    const s = tf.rsqrt(tf.add(va, eps));
+    const a = tf.mul(g, s);
+    save([xx, mu, s, a]);
+    return {
+      value: tf.add(tf.mul(xx, a), tf.sub(b, tf.mul(mu, a))),
+      gradFunc: (dyv: tf.Tensor, sv: tf.Tensor[]) => {
+        const [x0, mu0, s0, a0] = sv as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const m = x0.size / x0.shape[x0.shape.length - 1]!;
+        const sumDy = tf.sum(dyv, axes);
+        const dg = tf.mul(s0, tf.sub(tf.sum(tf.mul(dyv, x0), axes), tf.mul(mu0, sumDy)));
+        const t = tf.div(tf.mul(s0, dg), m);
+        const dx = tf.add(tf.add(tf.mul(dyv, a0), tf.mul(x0, tf.neg(tf.mul(a0, t)))), tf.mul(a0, tf.sub(tf.mul(t, mu0), tf.div(sumDy, m))));
+        return [dx, dg, sumDy];
+      },
+    };
+  })(x, gamma, beta);
+  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+/**
+ * Batch norm with batch statistics (training mode), channels last. Returns the normalized
+ * output and the batch mean and biased variance (for running statistics: PyTorch's running
+ * variance uses the unbiased one, variance·M/(M−1)). Differentiable in x, gamma, beta.
+ */
+export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const c = x.shape[x.shape.length - 1];
+  if (gamma.shape[0] !== c || beta.shape[0] !== c) {
+    throw new Error(`batchNormTrain: gamma/beta have ${gamma.shape[0]}/${beta.shape[0]} channels, input has ${c}`);
+  }
+  if (!tf.getKernel(BN_TRAIN, tf.getBackend())) return batchNormOps(x, gamma, beta, eps);
+  const [y, mean, variance] = tf.engine().runKernel(BN_TRAIN, { x, gamma, beta }, { eps }) as tf.Tensor[];
+  return { y: y!, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}

@@ -1,0 +1,61 @@
+/**
+ * The misclassified-images job: loads a run's checkpoint, evaluates the test split in eval mode
+ * and returns the first N images the model gets wrong.
+ */
+import type { MisclassifiedResult } from '../../contract/study';
+import { loadDataset } from '../../data/dataset';
+import { buildModel } from '../../engine/model';
+import { s5Spec } from '../../engine/spec';
+import { evaluate, limitSplit } from '../../engine/train';
+import { Workspace } from '../../store/workspace';
+import { pickMisclassified } from '../../analysis/misclassified';
+import type { JobContext } from '../protocol';
+
+export interface MisclassifiedJobPayload {
+  runId: string;
+  n: number;
+  checkpoint: 'best' | 'last';
+  /** 0 = whole test split. */
+  testLimit: number;
+}
+
+/** Worker job: first `n` misclassified test images of a run. */
+export async function misclassifiedJob(p: MisclassifiedJobPayload, ctx: JobContext): Promise<MisclassifiedResult> {
+  const ws = new Workspace(ctx.workspace);
+  const run = ws.getRun(p.runId);
+  let tag = p.checkpoint;
+  let state = ws.readCheckpoint(p.runId, tag);
+  if (!state && tag === 'best') {
+    tag = 'last';
+    state = ws.readCheckpoint(p.runId, tag);
+  }
+  if (!state) throw new Error(`run "${run.name || run.id}" has no checkpoint yet: it needs at least one finished epoch`);
+  ctx.progress({ fraction: 0.05, message: 'loading the test set' });
+  const data = await loadDataset(run.settings.data);
+  const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
+  const pixels = shape[0] * shape[1] * shape[2];
+  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const split = limitSplit(data.test, p.testLimit, pixels);
+  const model = buildModel(spec, run.settings.seed);
+  try {
+    model.setWeights(state.weights);
+    ctx.progress({ fraction: 0.2, message: `evaluating ${split.count} test images` });
+    const ev = evaluate(model, split, state.normalization, { batch: 500, loss: run.settings.loss });
+    const { items, wrong } = pickMisclassified(ev, split.labels, split.images, pixels, data.info.classNames, p.n);
+    ctx.progress({ fraction: 1, message: `${wrong} of ${split.count} misclassified` });
+    return {
+      runId: run.id,
+      runName: run.name || run.id,
+      checkpoint: { tag, epoch: state.epoch },
+      dataset: data.info.name,
+      classNames: data.info.classNames,
+      imageShape: shape,
+      evaluated: split.count,
+      wrong,
+      accuracy: ev.acc,
+      items,
+    };
+  } finally {
+    model.dispose();
+  }
+}

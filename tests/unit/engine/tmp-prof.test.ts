@@ -1,0 +1,21 @@
+import { it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../../src-main/engine/backend';
+import { buildModel } from '../../../src-main/engine/model';
+import { s5Spec } from '../../../src-main/engine/spec';
+import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
+it('prof', async () => {
+  console.log(await initBackend());
+  const m = buildModel(s5Spec(DEFAULT_SETTINGS), 1);
+  const x = tf.randomNormal([32, 28, 28, 1]) as tf.Tensor4D;
+  const vars = m.params().map((p) => p.variable);
+  const step = () => tf.tidy(() => { const { value, grads } = tf.variableGrads(() => tf.mean(m.forward(x, { training: true, dropoutSeed: 1 })) as tf.Scalar, vars); value.dataSync(); });
+  step(); step();
+  let t = performance.now(); for (let i = 0; i < 5; i++) step(); console.log('step ms', (performance.now() - t) / 5);
+  t = performance.now(); for (let i = 0; i < 5; i++) tf.tidy(() => m.forward(x, { training: true, dropoutSeed: 1 }).dataSync()); console.log('fwd train ms', (performance.now() - t) / 5);
+  t = performance.now(); for (let i = 0; i < 5; i++) tf.tidy(() => m.forward(x, { training: false }).dataSync()); console.log('fwd eval ms', (performance.now() - t) / 5);
+  const prof = await tf.profile(() => { step(); });
+  const agg = new Map<string, number>();
+  for (const k of prof.kernels) agg.set(k.name, (agg.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+  console.log([...agg].sort((a, b) => b[1] - a[1]).slice(0, 15));
+});
