@@ -2,15 +2,17 @@
  * ONNX inference benchmark (issue 9): ONNX Runtime on NormLab's export of the S5 net (BN kept and
  * BN folded) against ONNX Runtime on PyTorch's own torch.onnx export of the same network, and
  * against PyTorch's eval-mode forward — same real input digits, same batch, threads 1 and 2.
- * Prints one JSON object with images/s and the ratios.
+ * ORT and PyTorch rounds are interleaved (PyTorch runs in a child process serving timing rounds),
+ * so that load from other processes on a shared machine hits every engine alike.
+ * Prints one JSON object with images/s (medians over rounds) and the ratios.
  *
  *   node bench/onnx-bench.mjs [--batch 128] [--threads 1,2] [--seconds 2] [--rounds 7]
  *
  * Needs /usr/bin/python3 with python3-torch (bench/onnx-torch.py); without it the PyTorch
  * columns are null and the reason is given.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +47,44 @@ function findTorchScript(): string {
     }
   }
   throw new Error('bench/onnx-torch.py not found');
+}
+
+interface TorchProc {
+  next(): Promise<string>;
+  send(line: string): void;
+  close(): void;
+}
+
+/** A line-oriented child process: next() resolves with its next stdout line. */
+function startTorch(python: string, args: string[]): TorchProc {
+  const child = spawn(python, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let buf = '';
+  let err = '';
+  const lines: string[] = [];
+  const waiters: { ok: (l: string) => void; fail: (e: Error) => void }[] = [];
+  child.stdout.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const w = waiters.shift();
+      if (w) w.ok(line);
+      else lines.push(line);
+    }
+  });
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  child.on('exit', (code) => {
+    for (const w of waiters.splice(0)) w.fail(new Error(`onnx-torch.py exited (${code}): ${err.trim().split('\n').at(-1) ?? ''}`));
+  });
+  child.on('error', (e) => {
+    for (const w of waiters.splice(0)) w.fail(e);
+  });
+  return {
+    next: () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((ok, fail) => waiters.push({ ok, fail }))),
+    send: (line) => child.stdin.write(line + '\n'),
+    close: () => child.stdin.end('quit\n'),
+  };
 }
 
 async function session(bytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
@@ -83,16 +123,20 @@ async function main(): Promise<void> {
   writeFileSync(inputFile, new Uint8Array(nchw.buffer, nchw.byteOffset, nchw.byteLength));
   const torchOnnx = join(dir, 'torch-s5.onnx');
 
-  const torchRuns: Record<number, { eval_img_per_s: number; peer: string } | null> = {};
+  // One PyTorch process per thread count, serving timing rounds on request (see onnx-torch.py --serve).
+  const torchProcs: Record<number, TorchProc> = {};
   let torchError: string | null = null;
   let torchBytes: Uint8Array | null = null;
+  let peer = '';
   try {
     const script = findTorchScript();
     for (const t of threadList) {
-      const outLine = execFileSync(python, [script, '--input', inputFile, '--count', String(count), '--threads', String(t), '--batch', String(batch),
-        '--seconds', String(seconds), ...(torchBytes ? [] : ['--export', torchOnnx])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      torchRuns[t] = JSON.parse(outLine.trim().split('\n').at(-1)!);
-      if (!torchBytes) torchBytes = new Uint8Array(execFileSync('cat', [torchOnnx]));
+      const p = startTorch(python, [script, '--serve', '--input', inputFile, '--count', String(count), '--threads', String(t), '--batch', String(batch),
+        ...(torchBytes ? [] : ['--export', torchOnnx])]);
+      const ready = JSON.parse(await p.next()) as { peer: string };
+      peer = ready.peer;
+      torchProcs[t] = p;
+      if (!torchBytes) torchBytes = new Uint8Array(readFileSync(torchOnnx));
     }
   } catch (e) {
     torchError = (e as Error).message.split('\n')[0];
@@ -110,6 +154,7 @@ async function main(): Promise<void> {
     ];
     if (torchBytes) engines.push({ key: 'torch_onnx', label: 'ORT · torch.onnx export', sess: await session(torchBytes, t) });
     const rates: Record<string, number[]> = Object.fromEntries(engines.map((e) => [e.key, []]));
+    const torchRates: number[] = [];
     for (const e of engines) for (let i = 0; i < 5; i++) await e.sess.run({ input: batches[i % batches.length] });
     // Interleaved rounds, so that a neighbour's load on the shared CPU hits every engine alike.
     for (let r = 0; r < rounds; r++) {
@@ -122,15 +167,21 @@ async function main(): Promise<void> {
         }
         rates[e.key].push((n * batch * 1000) / (performance.now() - t0));
       }
+      const tp = torchProcs[t];
+      if (tp) {
+        tp.send(String(seconds / rounds));
+        torchRates.push((JSON.parse(await tp.next()) as { eval_img_per_s: number }).eval_img_per_s);
+      }
     }
+    torchProcs[t]?.close();
     const med: Record<string, number> = {};
     for (const e of engines) {
       med[e.key] = median(rates[e.key]);
       results.push({ engine: e.label, threads: t, batch, img_per_s: Math.round(med[e.key]) });
       await e.sess.release();
     }
-    const pt = torchRuns[t]?.eval_img_per_s ?? null;
-    if (pt !== null) results.push({ engine: `PyTorch eval forward (${torchRuns[t]!.peer})`, threads: t, batch, img_per_s: Math.round(pt) });
+    const pt = torchRates.length ? median(torchRates) : null;
+    if (pt !== null) results.push({ engine: `PyTorch eval forward, no_grad (${peer})`, threads: t, batch, img_per_s: Math.round(pt) });
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     ratios[`threads_${t}`] = {
       ours_vs_torch_onnx: med.torch_onnx ? r3(med.ours / med.torch_onnx) : null,

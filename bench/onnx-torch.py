@@ -5,7 +5,11 @@ Exports PyTorch's own twin of the S5 net (shared/reference/torch_reference.py: s
 mode with torch.onnx.export, and times PyTorch's eval-mode forward on the same input the ORT
 benchmark uses. Run with Debian's /usr/bin/python3 (python3-torch); bench/onnx-bench.ts calls it.
 
-  onnx-torch.py --input X.f32 --count N [--export OUT.onnx] [--threads 1] [--batch 128] [--seconds 2]
+  onnx-torch.py --input X.f32 --count N [--export OUT.onnx] [--threads 1] [--batch 128] [--seconds 2] [--serve]
+
+With --serve it prints {"ready": ...} and then, for each line "SECONDS" read from stdin, times
+the forward pass for that long and prints {"eval_img_per_s": ...}: the caller interleaves these
+rounds with its ONNX Runtime rounds, so that load from other processes hits both alike.
 
 X.f32: N x 1 x 28 x 28 little-endian float32 (normalized real digits). Prints one JSON line.
 """
@@ -38,6 +42,7 @@ def main():
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--seconds', type=float, default=2.0)
     ap.add_argument('--opset', type=int, default=17)
+    ap.add_argument('--serve', action='store_true')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     ref, ref_path = load_reference()
@@ -60,16 +65,26 @@ def main():
         exported = a.export
     b = a.batch
     batches = [x[i:i + b] for i in range(0, a.count - b + 1, b)]
+    def timed(seconds):
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < seconds:
+            m(batches[n % len(batches)])
+            n += 1
+        return n * b / (time.perf_counter() - t)
+
     rates = []
     with torch.no_grad():
         for xb in batches[:3]:
             m(xb)
+        if a.serve:
+            print(json.dumps({'ready': True, 'peer': f'pytorch {torch.__version__}', 'threads': torch.get_num_threads(), 'onnx': exported}), flush=True)
+            for line in sys.stdin:
+                if line.strip() in ('', 'quit'):
+                    break
+                print(json.dumps({'eval_img_per_s': round(timed(float(line)), 1)}), flush=True)
+            return
         for _ in range(5):
-            n, t = 0, time.perf_counter()
-            while time.perf_counter() - t < a.seconds / 5:
-                m(batches[n % len(batches)])
-                n += 1
-            rates.append(n * b / (time.perf_counter() - t))
+            rates.append(timed(a.seconds / 5))
     print(json.dumps({'peer': f'pytorch {torch.__version__}', 'reference': ref_path, 'threads': torch.get_num_threads(),
                       'batch': b, 'eval_img_per_s': round(statistics.median(rates), 1), 'onnx': exported,
                       'opset': a.opset}))

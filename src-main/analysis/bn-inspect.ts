@@ -144,10 +144,25 @@ export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: 
       ghostSizes,
     );
 
+    // Exact lag where the network itself is stored: this checkpoint, and 'best' when it is another epoch
+    // (one more eval pass: population statistics with that network's running statistics upstream).
+    const stepsPerEpoch = Math.ceil(train.count / s.batch);
     const lag: BnLagPoint[] = lagFromRecords(records, layers);
-    const exact: BnLagPoint = { epoch: state.epoch, step: records.filter((r) => r.epoch <= state.epoch).at(-1)?.step ?? 0, source: `checkpoint:${tag}`, layers: {} };
+    const exact: BnLagPoint = { epoch: state.epoch, step: state.epoch * stepsPerEpoch, source: `checkpoint:${tag}`, layers: {} };
     for (const n of names) exact.layers[n] = lagOf(running[n], onePass.stats[n]);
     lag.push(exact);
+    const other = tag === 'best' ? 'last' : 'best';
+    const otherState = ws.listCheckpoints(run.id).includes(other) ? ws.readCheckpoint(run.id, other) : null;
+    if (otherState && otherState.epoch !== state.epoch) {
+      model.setWeights(otherState.weights);
+      const pop = await inputMoments(model, train, norm, names, { ...control, limit: popImages, label: `population statistics of checkpoint ${other}` });
+      const otherRunning = runningStats(model);
+      const point: BnLagPoint = { epoch: otherState.epoch, step: otherState.epoch * stepsPerEpoch, source: `checkpoint:${other}`, layers: {} };
+      for (const n of names) point.layers[n] = lagOf(otherRunning[n], pop.stats[n]);
+      lag.push(point);
+      model.setWeights(original);
+    }
+    lag.sort((a, b) => a.epoch - b.epoch || (a.source < b.source ? 1 : -1));
 
     const stats: BnReport['stats'] = {};
     const lastRec: BnRecord | undefined = records.filter((r) => r.epoch <= state.epoch).at(-1);

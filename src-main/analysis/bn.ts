@@ -12,8 +12,8 @@ import { gatherBatch } from '../data/normalize';
 import type { Model } from '../engine/model';
 import type { NamedWeights } from '../engine/model-types';
 import { lossFn } from '../engine/regularize';
-import { layerShapes } from '../engine/spec';
 import { ChannelMoments } from './bn-stats';
+import { bnLayerInfosFromSpec } from './bn-timeline';
 
 export interface Normalization {
   mean: number[];
@@ -37,23 +37,7 @@ const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** The batch/ghost norm layers of a model with their settings and input spatial size. */
 export function bnLayerInfos(model: Model): BnLayerInfo[] {
-  const shapes = layerShapes(model.spec);
-  const out: BnLayerInfo[] = [];
-  model.spec.layers.forEach((l, i) => {
-    if (l.type !== 'norm' || (l.norm.kind !== 'batch' && l.norm.kind !== 'ghost')) return;
-    const [h, w] = shapes[i];
-    out.push({
-      name: l.name,
-      kind: l.norm.kind,
-      channels: l.channels,
-      spatial: [h, w],
-      convention: l.norm.convention,
-      momentum: l.norm.momentum,
-      ...(l.norm.kind === 'ghost' ? { virtualBatch: l.norm.virtualBatch } : {}),
-      eps: l.norm.eps,
-    });
-  });
-  return out;
+  return bnLayerInfosFromSpec(model.spec);
 }
 
 /** Running mean/var of every BN layer as the model holds them now. */

@@ -3,12 +3,15 @@
  * act on are printed as one line (never a stack trace) with a non-zero exit.
  */
 import { CORE_COMMANDS } from './commands/core';
+import { BN_COMMANDS } from './commands/bn';
 import { ONNX_COMMANDS } from './commands/onnx';
 import { DROPOUT_COMMANDS } from './commands/dropout';
+import { STUDY_COMMANDS } from './commands/study';
+import { LANDSCAPE_COMMANDS } from './commands/landscape';
 import { UsageError } from './args';
 import type { Command } from './common';
 
-const COMMANDS: Command[] = [...CORE_COMMANDS, ...ONNX_COMMANDS, ...DROPOUT_COMMANDS];
+const COMMANDS: Command[] = [...CORE_COMMANDS, ...BN_COMMANDS, ...ONNX_COMMANDS, ...DROPOUT_COMMANDS, ...STUDY_COMMANDS, ...LANDSCAPE_COMMANDS];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

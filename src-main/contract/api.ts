@@ -7,6 +7,7 @@ import type { OnnxApi } from './onnx';
 import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
+import type { LandscapeApi } from './landscape';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -129,7 +130,7 @@ export interface CoreApi {
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
 }
 
-export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi;
+export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi;
 export type Method = keyof Api;
 export type Req<M extends Method> = Api[M]['req'];
 export type Res<M extends Method> = Api[M]['res'];
@@ -151,6 +152,7 @@ export const METHODS = [
   'dropout.analyze',
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',
   'onnx.export', 'onnx.exports', 'onnx.download', 'onnx.reveal', 'onnx.infer', 'onnx.bench',
+  'landscape.compute', 'landscape.images',
 ] as const satisfies readonly Method[];
 export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'engine.status'] as const satisfies readonly EventName[];
 

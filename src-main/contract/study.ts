@@ -232,6 +232,3 @@ export interface StudyApi {
   'analysis.weights': { req: WeightsRequest; res: WeightsResult };
 }
 
-export const STUDY_METHODS = [
-  'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',
-] as const;

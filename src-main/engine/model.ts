@@ -82,38 +82,38 @@ export class Model implements EngineModel {
     const dropSeed = opts.dropoutSeed ?? (doDropout ? deriveSeed(this.seed, 0x64726f70, this.autoDropout++) : 0);
     // tidy inside a gradient tape is safe: the tape keeps its own copies of what backprop needs.
     return tf.tidy(() => {
-    const inputs: Record<string, tf.Tensor> = {};
-    let t: tf.Tensor = x;
-    this.built.forEach((b, index) => {
-      if (tapNames?.has(b.spec.name)) inputs[b.spec.name] = t.clone();
-      switch (b.spec.type) {
-        case 'conv':
-          t = (b.op as Conv).apply(t as tf.Tensor4D);
-          break;
-        case 'dense':
-          t = (b.op as Dense).apply(t);
-          break;
-        case 'norm':
-          t = (b.op as NormLayer).apply(t as tf.Tensor4D, { batchStats, updateStats });
-          break;
-        case 'relu':
-          t = tf.relu(t);
-          break;
-        case 'dropout':
-          if (doDropout && b.spec.rate > 0) {
-            t = tf.mul(t, dropoutMask(t.shape, b.spec.rate, deriveSeed(dropSeed, index)));
-          }
-          break;
-        case 'maxpool':
-          t = tf.maxPool(t as tf.Tensor4D, b.spec.size, b.spec.size, 'valid');
-          break;
-        case 'gap':
-          t = tf.mean(t, [1, 2]);
-          break;
-      }
-    });
-    const logits = t.rank === 2 ? (t as tf.Tensor2D) : (tf.reshape(t, [t.shape[0], -1]) as tf.Tensor2D);
-    return { logits, inputs };
+      const inputs: Record<string, tf.Tensor> = {};
+      let t: tf.Tensor = x;
+      this.built.forEach((b, index) => {
+        if (tapNames?.has(b.spec.name)) inputs[b.spec.name] = t.clone();
+        switch (b.spec.type) {
+          case 'conv':
+            t = (b.op as Conv).apply(t as tf.Tensor4D);
+            break;
+          case 'dense':
+            t = (b.op as Dense).apply(t);
+            break;
+          case 'norm':
+            t = (b.op as NormLayer).apply(t as tf.Tensor4D, { batchStats, updateStats });
+            break;
+          case 'relu':
+            t = tf.relu(t);
+            break;
+          case 'dropout':
+            if (doDropout && b.spec.rate > 0) {
+              t = tf.mul(t, dropoutMask(t.shape, b.spec.rate, deriveSeed(dropSeed, index)));
+            }
+            break;
+          case 'maxpool':
+            t = tf.maxPool(t as tf.Tensor4D, b.spec.size, b.spec.size, 'valid');
+            break;
+          case 'gap':
+            t = tf.mean(t, [1, 2]);
+            break;
+        }
+      });
+      const logits = t.rank === 2 ? (t as tf.Tensor2D) : (tf.reshape(t, [t.shape[0], -1]) as tf.Tensor2D);
+      return { logits, inputs };
     });
   }
 

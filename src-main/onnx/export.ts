@@ -429,7 +429,6 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeights, opts: ExportO
     metadataProps: Object.entries(metadata).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value })),
   });
   const bytes = onnx.ModelProto.encode(model).finish();
-  if (dropoutRemoved.length) notes.push(`dropout is the identity at inference; removed: ${dropoutRemoved.join(', ')}`);
   const audit: ExportAudit = {
     opset,
     irVersion: irVersionFor(opset),

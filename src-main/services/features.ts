@@ -10,6 +10,7 @@ import { onnxFeature } from './onnx';
 import { bnFeature } from './bn';
 import { dropoutFeature } from './dropout';
 import { studyFeature } from './study';
+import { landscapeFeature } from './landscape';
 
 export interface ServiceContext {
   workspace: Workspace;
@@ -23,4 +24,4 @@ export interface ServiceContext {
 
 export type Feature = (ctx: ServiceContext) => MethodTable;
 
-export const FEATURES: Feature[] = [bnFeature, dropoutFeature, onnxFeature, studyFeature];
+export const FEATURES: Feature[] = [bnFeature, dropoutFeature, onnxFeature, studyFeature, landscapeFeature];

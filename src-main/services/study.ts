@@ -8,6 +8,7 @@ import { ApiError, type JobInfo, type RunRecord } from '../contract/api';
 import type {
   CompareResult, MisclassifiedRequest, MisclassifiedResult, StudyDetail, StudyStartRequest, StudyStartResult, WeightsRequest, WeightsResult,
 } from '../contract/study';
+import { resolveSettings } from '../contract/settings';
 import { expandPreset, listPresets } from '../analysis/presets';
 import { compareRow, configDiff, groupRuns } from '../analysis/study';
 import type { MisclassifiedJobPayload } from '../host/jobs/misclassified';
@@ -58,8 +59,12 @@ export const studyFeature: Feature = (ctx) => {
         if (study.error) throw new ApiError('invalid', `study ${study.id} cannot be extended: ${study.error}`);
         if (req.studyId) {
           // Extending with more seeds must not repeat a (variant, seed) the study already has.
-          const have = new Set(readRuns(study.runIds).map((r) => `${r.name}|${r.settings.seed}`));
-          plan = plan.filter((p) => !have.has(`${p.settings.name}|${p.seed}`));
+          const key = (settings: Record<string, unknown>) => {
+            const r = resolveSettings({ ...settings, name: '' });
+            return r.ok ? JSON.stringify(r.value) : JSON.stringify(settings);
+          };
+          const have = new Set(readRuns(study.runIds).map((r) => key({ ...r.settings })));
+          plan = plan.filter((p) => !have.has(key(p.settings as Record<string, unknown>)));
         }
         const runs: RunRecord[] = [];
         const jobs: JobInfo[] = [];

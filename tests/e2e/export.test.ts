@@ -1,15 +1,19 @@
 /// <reference lib="dom" />
 /**
- * ONNX export end to end: a run trained by the CLI on real MNIST digits, exported, inferred and
+ * ONNX export end to end: a run trained on real MNIST digits, exported, inferred and
  * benchmarked through `normlab export|infer|bench-infer`, then the Export view in Chromium
  * (browser mode): export with BN folded, parity and audit shown, benchmark, download.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
+import { resolveSettings } from '../../src-main/contract/settings';
+import { initBackend } from '../../src-main/engine/backend';
+import { JOBS } from '../../src-main/host/jobs';
+import { Workspace } from '../../src-main/store/workspace';
 import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served } from './helpers';
 
 const missing = missingPrerequisite();
@@ -25,11 +29,17 @@ describe.skipIf(missing)(`ONNX export${missing ? ` (skipped: ${missing})` : ''}`
   let runId: string;
   let browser: Browser | undefined;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     workspace = mkdtempSync(join(tmpdir(), 'normlab-e2e-export-'));
-    const out = execFileSync(process.execPath, [CLI, 'train', '--epochs', '1', '--train-limit', '800', '--test-limit', '300', '--batch', '50',
-      '--workspace', workspace, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-    runId = JSON.parse(out.trim().split('\n').at(-1)!).run_id;
+    // The run is trained in this process by the train job itself (as the worker would run it), so
+    // this test exercises the export paths and not the training start-up.
+    await initBackend();
+    const ws = new Workspace(workspace);
+    const s = resolveSettings({ data: 'mnist-sample', epochs: 1, trainLimit: 800, testLimit: 300, batch: 50 });
+    if (!s.ok) throw new Error(JSON.stringify(s.issues));
+    runId = ws.createRun(s.value).id;
+    await JOBS.train({ runId, resume: false }, { jobId: 'e2e', workspace, progress: () => {}, emit: () => {}, cancelled: () => false });
+    expect(ws.getRun(runId).status).toBe('done');
   });
 
   afterAll(async () => {
@@ -107,6 +117,8 @@ describe.skipIf(missing)(`ONNX export${missing ? ` (skipped: ${missing})` : ''}`
       expect(statSync(saved).size).toBeGreaterThan(10_000);
 
       await page.screenshot({ path: artifact('export-view.png'), fullPage: true });
+      await page.getByTestId('bench').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: artifact('export-bench.png') });
       expect(problems).toEqual([]);
     } finally {
       await server.stop();

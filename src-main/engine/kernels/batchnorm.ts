@@ -146,8 +146,58 @@ function backwardKernel(io: (backend: unknown) => ArrayIO) {
   };
 }
 
-/** Kernel configs for one backend ('wasm' or 'cpu'). */
+const asT = (t: TensorInfo): tf.Tensor => (t instanceof tf.Tensor ? t : tf.engine().makeTensorFromTensorInfo(t));
+
+/**
+ * The wasm forward as 4 XNNPACK passes: Σx, (x−μ)², Σ, then the backend's FusedBatchNorm.
+ * An alternative to the fused JS loop (bnForwardInto): on the 2-core dev machine under load the
+ * two measured within noise of each other (the JS loop slightly ahead, and it allocates less).
+ */
+function forwardOps(args: Args): tf.Tensor[] {
+  const x = asT(input(args.inputs, 'x', BN_TRAIN));
+  const gamma = asT(input(args.inputs, 'gamma', BN_TRAIN)) as tf.Tensor1D;
+  const beta = asT(input(args.inputs, 'beta', BN_TRAIN)) as tf.Tensor1D;
+  const eps = Number(args.attrs?.eps);
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  return tf.tidy(() => {
+    const mean = tf.mean(x, axes) as tf.Tensor1D;
+    const variance = tf.mean(tf.squaredDifference(x, mean), axes) as tf.Tensor1D;
+    return [tf.batchNorm(x, mean, variance, beta, gamma, eps), mean, variance];
+  });
+}
+
+/** The wasm gradient as 5 XNNPACK passes: Σdy, dy·x, Σ, then dx = dy·a + FusedBatchNorm(x → x·b + k). */
+function backwardOps(args: Args): tf.Tensor[] {
+  const need = (n: string) => asT(input(args.inputs, n, BN_TRAIN_GRAD));
+  const [dy, x, mean, variance, gamma] = ['dy', 'x', 'mean', 'variance', 'gamma'].map(need) as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+  const eps = Number(args.attrs?.eps);
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const m = x.size / x.shape[x.shape.length - 1]!;
+  return tf.tidy(() => {
+    const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
+    const s = tf.rsqrt(tf.add(variance, eps));
+    const dgamma = tf.mul(s, tf.sub(tf.sum(tf.mul(dy, x), axes), tf.mul(mean, sumDy))) as tf.Tensor1D;
+    const a = tf.mul(gamma, s) as tf.Tensor1D;
+    const t = tf.div(tf.mul(s, dgamma), m);
+    const b = tf.neg(tf.mul(a, t)) as tf.Tensor1D;
+    const k = tf.mul(a, tf.sub(tf.mul(t, mean), tf.div(sumDy, m))) as tf.Tensor1D;
+    // batchNorm(x, mean 0, variance 1−ε, offset k, scale b) = x·b + k in one pass.
+    const xbk = tf.batchNorm(x, tf.zerosLike(k), tf.fill([k.shape[0]], 1 - eps), k, b, eps);
+    return [tf.add(tf.mul(dy, a), xbk), dgamma, sumDy];
+  });
+}
+
+/**
+ * Kernel configs for one backend ('wasm' or 'cpu'): fused JS loops on the backend's memory;
+ * NORMLAB_BN_OPS=1 selects the XNNPACK-ops variant on wasm (for profiling on other machines).
+ */
 export function batchNormKernelConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[] {
+  if (backendName === 'wasm' && process.env.NORMLAB_BN_OPS === '1') {
+    return [
+      { kernelName: BN_TRAIN, backendName, kernelFunc: forwardOps as unknown as KernelFunc },
+      { kernelName: BN_TRAIN_GRAD, backendName, kernelFunc: backwardOps as unknown as KernelFunc },
+    ];
+  }
   const io = backendName === 'wasm' ? wasmIO : cpuIO;
   return [
     { kernelName: BN_TRAIN, backendName, kernelFunc: forwardKernel(io) as unknown as KernelFunc },

@@ -38,6 +38,8 @@ export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
   const spec = s5Spec({ ...DEFAULT_SETTINGS, norm: 'batch', dropout: rate, convBias: false });
   const rng = mulberry32(seed);
   const vars = new Map<string, tf.Variable>();
+  // tf.variable keeps its initial tensor alive as a separate handle: the tidy releases those.
+  tf.tidy(() => {
   for (const l of spec.layers) {
     if (l.type === 'conv') {
       const n = l.kernel * l.kernel * l.inChannels * l.filters;
@@ -55,12 +57,15 @@ export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
       vars.set(`${l.name}/bias`, tf.variable(tf.zeros([l.units]), true, `${l.name}/bias`));
     }
   }
+  });
   const eps = o.eps ?? 1e-5;
   const dropRng = mulberry32(seed ^ 0x5eed);
   const lr = o.lr ?? 0.01;
   const mom = o.momentum ?? 0.9;
   const velocity = new Map<string, tf.Variable>();
-  for (const [k, v] of vars) velocity.set(k, tf.variable(tf.zerosLike(v), false));
+  tf.tidy(() => {
+    for (const [k, v] of vars) velocity.set(k, tf.variable(tf.zerosLike(v), false));
+  });
 
   // The mask comes from a JS generator so cpu and wasm see the same dropout.
   const dropMask = (shape: number[]): tf.Tensor => {

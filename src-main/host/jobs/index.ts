@@ -8,6 +8,7 @@ import { exportJob, benchJob } from './onnx';
 import { dropoutJob } from './dropout';
 import { misclassifiedJob } from './misclassified';
 import { weightsJob } from './weights';
+import { landscapeJob, normLabJob } from './landscape';
 
 export const JOBS: Record<string, JobHandler> = {
   train: trainJob,
@@ -17,4 +18,5 @@ export const JOBS: Record<string, JobHandler> = {
   dropout: dropoutJob,
   misclassified: misclassifiedJob,
   weights: weightsJob,
+  landscape: landscapeJob, 'landscape.images': normLabJob,
 };

@@ -5,11 +5,9 @@ import { buildModel } from '../../../src-main/engine/model';
 import { countParams, s5Spec } from '../../../src-main/engine/spec';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
 import { loadDataset } from '../../../src-main/data/dataset';
-import { gatherBatch, channelStats } from '../../../src-main/data/normalize';
 
-let backend = '';
 beforeAll(async () => {
-  backend = (await initBackend()).backend;
+  await initBackend();
 });
 
 describe('S5 model', () => {
@@ -28,22 +26,96 @@ describe('S5 model', () => {
     expect(biases.reduce((n, b) => n + b.variable.size, 0)).toBe(84);
     mb.dispose();
   });
+});
 
-  it('runs forward/backward on real digits', async () => {
+describe('model details', () => {
+  it('initializes kernels and biases in U(±1/√fan_in), seeded', () => {
+    const spec = s5Spec({ ...DEFAULT_SETTINGS, convBias: true });
+    const a = buildModel(spec, 5).getWeights();
+    const b = buildModel(spec, 5).getWeights();
+    const c = buildModel(spec, 6).getWeights();
+    expect(Array.from(a['conv2/kernel'].data)).toEqual(Array.from(b['conv2/kernel'].data));
+    expect(Array.from(a['conv2/kernel'].data)).not.toEqual(Array.from(c['conv2/kernel'].data));
+    for (const [name, fanIn] of [['conv1/kernel', 9], ['conv2/kernel', 72], ['conv2/bias', 72], ['fc/kernel', 16], ['fc/bias', 16]] as const) {
+      const d = a[name].data;
+      const bound = 1 / Math.sqrt(fanIn);
+      expect(Math.max(...Array.from(d, Math.abs)), name).toBeLessThanOrEqual(bound);
+      expect(Math.max(...Array.from(d, Math.abs)), name).toBeGreaterThan(0.8 * bound);
+    }
+    expect(a['conv2/kernel'].shape).toEqual([3, 3, 8, 16]);
+    expect(a['fc/kernel'].shape).toEqual([16, 10]);
+    expect(Array.from(a['norm1/gamma'].data)).toEqual(new Array(8).fill(1));
+    expect(Array.from(a['norm1/running_var'].data)).toEqual(new Array(8).fill(1));
+  });
+
+  it('dropout: inverted scaling at train (mean preserved), identity at eval, seeded masks', async () => {
     const ds = await loadDataset('mnist-sample');
-    const st = channelStats(ds.train.images, 1000, 28, 28, 1);
-    const idx = Uint32Array.from({ length: 32 }, (_, i) => i);
-    const x = gatherBatch(ds.train.images, idx, 0, 32, 784, st.mean, st.std);
+    const spec = { input: [28, 28, 1] as [number, number, number], classes: 1, layers: [{ type: 'dropout' as const, name: 'drop', rate: 0.3 }, { type: 'gap' as const, name: 'gap' }] };
+    const m = buildModel(spec, 1);
+    const x = tf.tensor4d(Float32Array.from(ds.train.images.subarray(0, 64 * 784), (v) => v / 255), [64, 28, 28, 1]);
+    const { inputs } = m.forwardWithTaps(x, ['gap'], { training: true, dropoutSeed: 11 });
+    const dropped = inputs.gap.dataSync();
+    const xs = x.dataSync();
+    let kept = 0;
+    let nonzero = 0;
+    for (let i = 0; i < xs.length; i++) {
+      if (xs[i] === 0) continue;
+      nonzero++;
+      if (dropped[i] !== 0) {
+        kept++;
+        expect(Math.abs(dropped[i] - xs[i] / 0.7)).toBeLessThan(1e-5);
+      }
+    }
+    expect(kept / nonzero).toBeGreaterThan(0.68);
+    expect(kept / nonzero).toBeLessThan(0.72);
+    const meanTrain = tf.tidy(() => tf.mean(m.forward(x, { training: true, dropoutSeed: 12 })).dataSync()[0]);
+    const meanEval = tf.tidy(() => tf.mean(m.predict(x)).dataSync()[0]);
+    expect(Math.abs(meanTrain - meanEval) / meanEval).toBeLessThan(0.02);
+    expect(Array.from(m.forward(x, { training: true, dropoutSeed: 11 }).dataSync())).toEqual(Array.from(m.forward(x, { training: true, dropoutSeed: 11 }).dataSync()));
+    expect(Array.from(m.forward(x, { training: true, dropoutSeed: 11 }).dataSync())).not.toEqual(Array.from(m.forward(x, { training: true, dropoutSeed: 13 }).dataSync()));
+    const evalTaps = m.forwardWithTaps(x, ['gap']);
+    expect(Array.from(evalTaps.inputs.gap.dataSync())).toEqual(Array.from(xs));
+    m.dispose();
+  });
+
+  it('get/setWeights round-trip with stable names; bad weights give clear errors', () => {
+    const spec = s5Spec({ ...DEFAULT_SETTINGS, bnMomentum: null });
+    const a = buildModel(spec, 1);
+    const b = buildModel(spec, 2);
+    const w = a.getWeights();
+    expect(Object.keys(w)).toContain('norm3/running_mean');
+    expect(Object.keys(w)).toContain('norm3/count');
+    expect(Object.keys(w)).toContain('trans1/kernel');
+    b.setWeights(w);
+    expect(Array.from(b.getWeights()['fc/kernel'].data)).toEqual(Array.from(w['fc/kernel'].data));
+    expect(() => b.setWeights({ ...w, 'conv9/kernel': w['fc/bias'] })).toThrow('weights: "conv9/kernel" is not a weight of this model');
+    expect(() => b.setWeights({ ...w, 'fc/bias': { shape: [3], data: new Float32Array(3) } })).toThrow('weights: "fc/bias" has shape [3], the model needs [10]');
+    const { ['conv1/kernel']: _drop, ...missing } = w;
+    expect(() => b.setWeights(missing)).toThrow('weights: "conv1/kernel" is missing');
+    expect(() => buildModel({ ...spec, layers: spec.layers.map((l) => (l.name === 'conv2' ? { ...l, inChannels: 3 } : l)) }, 1)).toThrow(/conv2.*inChannels is 3 but the previous layer gives 8/);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('forwardWithTaps returns the eval-mode input of each norm layer', async () => {
+    const ds = await loadDataset('mnist-sample');
     const m = buildModel(s5Spec(DEFAULT_SETTINGS), 1);
-    const xt = tf.tensor4d(x, [32, 28, 28, 1]);
-    const t0 = performance.now();
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = m.forward(xt, { training: true, dropoutSeed: 3 });
-      return tf.mean(tf.sum(tf.square(logits), 1)) as tf.Scalar;
-    }, m.params().map((p) => p.variable));
-    console.log(backend, 'step ms', performance.now() - t0, value.dataSync()[0], Object.keys(grads).length);
-    tf.dispose([value, xt]);
-    tf.dispose(Object.values(grads));
+    const x = tf.tensor4d(Float32Array.from(ds.test.images.subarray(0, 8 * 784), (v) => v / 255), [8, 28, 28, 1]);
+    const before = tf.memory().numTensors;
+    const { logits, inputs } = m.forwardWithTaps(x, ['norm1', 'norm6']);
+    expect(inputs.norm1.shape).toEqual([8, 26, 26, 8]);
+    expect(inputs.norm6.shape).toEqual([8, 4, 4, 16]);
+    // norm1's input is conv1(x): check one output value against a direct convolution.
+    const k = m.getWeights()['conv1/kernel'].data;
+    const xs = x.dataSync();
+    let want = 0;
+    for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) want += xs[(10 + dy) * 28 + (12 + dx)] * k[(dy * 3 + dx) * 8 + 5];
+    expect(inputs.norm1.dataSync()[(10 * 26 + 12) * 8 + 5]).toBeCloseTo(want, 5);
+    const direct = tf.tidy(() => Array.from(m.predict(x).dataSync()));
+    expect(Array.from(logits.dataSync())).toEqual(direct.map((v) => expect.closeTo(v, 5)));
+    tf.dispose([logits, inputs.norm1, inputs.norm6]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => m.forwardWithTaps(x, ['nope'])).toThrow(/no layer named "nope"/);
     m.dispose();
   });
 });

@@ -73,8 +73,15 @@ function fdGrads(x: Float64Array, c: number, key: Key, gamma: number[], beta: nu
   return { loss: loss(x, gamma, beta), dx, dgamma, dbeta };
 }
 
-function forwardOf(layer: NormLayer, x: Float64Array, shape: number[], batchStats = true): Float64Array {
-  return tf.tidy(() => Float64Array.from(layer.apply(tf.tensor(Float32Array.from(x), shape) as tf.Tensor4D, { batchStats, updateStats: false }).dataSync()));
+/** Reads a tensor into doubles and releases it. */
+function take(t: tf.Tensor): Float64Array {
+  const out = Float64Array.from(t.dataSync());
+  t.dispose();
+  return out;
+}
+
+function forwardOf(layer: NormLayer, x: Float64Array, shape: number[], batchStats = true, updateStats = false): Float64Array {
+  return take(tf.tidy(() => layer.apply(tf.tensor4d(Float32Array.from(x), shape as [number, number, number, number]), { batchStats, updateStats })));
 }
 
 const cases: { name: string; shape: [number, number, number, number]; make: () => NormLayer; key: (shape: number[]) => Key }[] = [
@@ -196,7 +203,7 @@ describe('ghost batch norm', () => {
     setAffine(ghost, 2);
     setAffine(plain, 2);
     const r = lossWeights(data.length);
-    const yg = tf.tidy(() => Float64Array.from(ghost.apply(tf.tensor4d(Float32Array.from(data), shape), { batchStats: true, updateStats: true }).dataSync()));
+    const yg = forwardOf(ghost, data, shape, true, true);
     const gg = layerGrads(ghost, data, shape, r);
     const yp = new Float64Array(data.length);
     const dxp = new Float64Array(data.length);
@@ -204,7 +211,7 @@ describe('ghost batch norm', () => {
     for (const [start, n] of [[0, 4], [4, 4], [8, 2]]) {
       const chunk = data.slice(start * per, (start + n) * per);
       const cshape = [n, 4, 4, 2];
-      yp.set(tf.tidy(() => plain.apply(tf.tensor4d(Float32Array.from(chunk), cshape as [number, number, number, number]), { batchStats: true, updateStats: true }).dataSync()), start * per);
+      yp.set(forwardOf(plain, chunk, cshape, true, true), start * per);
       const g = layerGrads(plain, chunk, cshape, r.slice(start * per, (start + n) * per));
       dxp.set(g.dx, start * per);
       dgp[0] += g.dgamma[0];

@@ -16,11 +16,11 @@ beforeAll(async () => {
 
 const settings = (o: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, ...o });
 
-/** Deep copy through JSON-like cloning, as the store would write and read a checkpoint. */
+/** A deep copy with fresh arrays, as the store would write and read a checkpoint. */
 function roundTrip(s: TrainState): TrainState {
   const w = (n: NamedWeights): NamedWeights => Object.fromEntries(Object.entries(n).map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(Array.from(v.data)) }]));
-  return JSON.parse(JSON.stringify({ ...s, weights: {}, optimizer: { ...s.optimizer, slots: {} } }), (_k, v) => v) &&
-    { ...structuredClone({ ...s, weights: {}, optimizer: { ...s.optimizer, slots: {} } }), weights: w(s.weights), optimizer: { ...s.optimizer, slots: w(s.optimizer.slots) } };
+  const plain = JSON.parse(JSON.stringify({ ...s, weights: {}, optimizer: { ...s.optimizer, slots: {} } })) as TrainState;
+  return { ...plain, weights: w(s.weights), optimizer: { ...plain.optimizer, slots: w(s.optimizer.slots) } };
 }
 
 describe('trainRun', () => {
@@ -28,7 +28,7 @@ describe('trainRun', () => {
     const epochs: EpochMetrics[] = [];
     const progress: TrainProgress[] = [];
     const t0 = performance.now();
-    const r = await trainRun(settings({ epochs: 2, trainLimit: 2000, testLimit: 1000, batch: 32, lr: 0.05 }), data, {
+    const r = await trainRun(settings({ epochs: 2, trainLimit: 2000, testLimit: 1000, batch: 32, lr: 0.2, schedule: 'onecycle' }), data, {
       onEpoch: (m) => { epochs.push(m); },
       onProgress: (p) => progress.push(p),
     });

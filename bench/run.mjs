@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * NormLab training/inference benchmark: the S5 net at batch 128 on real MNIST digits.
+ *
+ *   npm run bench [-- --json] [-- --quick]
+ *
+ * How it runs TypeScript without tsx: rolldown (installed with vite 8) bundles
+ * bench/train-bench.ts into node_modules/.cache/normlab-bench/ (tfjs and mnist stay external,
+ * tfjs-core's gradient registrations are bundled: they ship only as extensionless ESM). Each case
+ * then runs in its own `node` process, so backends, threads and peak RSS do not mix.
+ * If /usr/bin/python3 has torch, shared/reference/torch_reference.py bench runs with 1 and 2
+ * threads and the ratio NormLab/PyTorch is reported. The machine is shared: each number is a
+ * median over repeats, and runs are noisy (±30% seen with other jobs running).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'node_modules', '.cache', 'normlab-bench');
+const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+const log = (s) => { if (!json) console.log(s); };
+
+async function bundle() {
+  const { build } = await import('rolldown');
+  await build({
+    input: join(root, 'bench', 'train-bench.ts'),
+    platform: 'node',
+    external: [/^@tensorflow\/[^/]+$/, 'mnist', /^node:/],
+    output: { dir: outDir, format: 'esm', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
+    logLevel: 'silent',
+  });
+  return join(outDir, 'train-bench.mjs');
+}
+
+function runCase(script, name, args, env = {}) {
+  log(`… ${name}`);
+  const r = spawnSync(process.execPath, [script, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  const line = (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+  if (r.status !== 0 || !line) return { name, error: ((r.stderr || '').trim().split('\n').at(-1) || `exit ${r.status}`).slice(0, 300) };
+  return { name, ...JSON.parse(line) };
+}
+
+function torch(threads) {
+  const py = '/usr/bin/python3';
+  const ref = resolve(root, '..', 'shared', 'reference', 'torch_reference.py');
+  if (!existsSync(py) || !existsSync(ref)) return { threads, error: `${existsSync(py) ? ref : py} not found` };
+  const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { threads, error: '/usr/bin/python3 has no torch (apt-get install python3-torch)' };
+  log(`… pytorch, ${threads} thread(s)`);
+  const runs = [];
+  for (let i = 0; i < (quick ? 1 : 2); i++) {
+    const r = spawnSync(py, [ref, 'bench', '--threads', String(threads), '--batch', '128'], { encoding: 'utf8', timeout: 60_000 });
+    const line = (r.stdout || '').trim().split('\n').at(-1);
+    if (r.error || r.signal) return { threads, error: `pytorch bench did not finish in 60 s (${r.signal ?? r.error?.message}); is the machine overloaded?` };
+    if (r.status !== 0 || !line) return { threads, error: (r.stderr || '').trim().split('\n').at(-1) || `exit ${r.status}` };
+    runs.push(JSON.parse(line));
+  }
+  const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+  return { peer: runs[0].peer, threads, batch: 128, train_img_per_s: med('train_img_per_s'), infer_img_per_s: med('infer_img_per_s'), train_runs: runs.map((r) => r.train_img_per_s) };
+}
+
+const t0 = performance.now();
+const script = await bundle();
+const reps = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '12', '--repeats', '3'];
+const cases = [
+  runCase(script, 'wasm, threads 1', ['--backend', 'wasm', ...reps, '--profile'], { NORMLAB_THREADS: '1' }),
+  // tfjs-backend-wasm 4.22 turns its threaded build off under Node (tfjs issue #3830: the
+  // Emscripten pthread pool starts its workers from a blob: URL, which worker_threads rejects),
+  // so this case reports the threads actually used (1).
+  runCase(script, 'wasm, threads 2 requested', ['--backend', 'wasm', ...reps], { NORMLAB_THREADS: '2' }),
+  // The cpu backend is plain JS (~4 img/s at batch 128): a short look at batch 16.
+  runCase(script, 'cpu (batch 16, brief)', ['--backend', 'cpu', '--batch', '16', '--steps', '1', '--repeats', '1']),
+];
+const peers = [torch(1), torch(2)];
+const wasm1 = cases[0];
+const ratio = (a, p) => (a && p && !a.error && !p.error && p.train_img_per_s ? Number((a.train_img_per_s / p.train_img_per_s).toFixed(3)) : null);
+const result = {
+  net: 'S5 (8.9k params, BN, dropout 0.05)', batch: 128, data: 'real MNIST digits (mnist npm package)',
+  cases, pytorch: peers,
+  ratio_train_vs_pytorch_same_threads: ratio(wasm1, peers[0]),
+  ratio_train_vs_pytorch_2_threads: ratio(cases[1], peers[1]),
+  ratio_infer_vs_pytorch_same_threads: wasm1 && peers[0] && !wasm1.error && !peers[0].error ? Number((wasm1.infer_img_per_s / peers[0].infer_img_per_s).toFixed(3)) : null,
+  seconds: Math.round((performance.now() - t0) / 1000),
+};
+
+if (json) {
+  console.log(JSON.stringify(result, null, 2));
+} else {
+  const row = (n, r) => `${n.padEnd(30)} ${String(r.error ? '—' : r.train_img_per_s).padStart(8)} ${String(r.error ? '—' : r.infer_img_per_s).padStart(8)} ${String(r.peak_rss_mb ?? '').padStart(7)}  ${r.error ?? (r.threads != null ? `threads used ${r.threads}` : '')}`;
+  console.log(`\n${'case'.padEnd(30)} ${'train/s'.padStart(8)} ${'infer/s'.padStart(8)} ${'RSS MB'.padStart(7)}`);
+  for (const c of cases) console.log(row(c.name, c));
+  for (const p of peers) console.log(row(`pytorch, threads ${p.threads}`, p));
+  console.log(`\nNormLab/PyTorch training, same threads (1): ${result.ratio_train_vs_pytorch_same_threads ?? 'n/a'}`);
+  console.log(`NormLab (2 requested) / PyTorch (2 threads): ${result.ratio_train_vs_pytorch_2_threads ?? 'n/a'}`);
+  if (wasm1.profile) {
+    console.log('\nwasm kernel time in one step (ms; our kernels include the Conv2D/Transpose calls they make):');
+    for (const [k, v] of Object.entries(wasm1.profile).sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) console.log(`  ${k.padEnd(28)} ${String(v.ms).padStart(8)}  ×${v.calls}`);
+  }
+  console.log(`\n${result.seconds} s in all`);
+}

@@ -1,0 +1,239 @@
+/** Study commands: study (run a preset and write a report), compare, misclassified. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { EpochMetrics, JobInfo, RunRecord } from '../../contract/api';
+import type { CompareResult, MisclassifiedResult, StudyStartResult, WeightsResult } from '../../contract/study';
+import { PRESET_IDS, listPresets } from '../../analysis/presets';
+import { writeReport, s6Variant } from '../../analysis/report';
+import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
+import type { Services } from '../../services';
+import { parse, UsageError } from '../args';
+import { formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
+
+function num(flag: string, raw: unknown, integer = false): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+    throw new UsageError(`--${flag} expects ${integer ? 'a whole number' : 'a number'}, got "${String(raw)}"`);
+  }
+  return v;
+}
+
+const TERMINAL = new Set(['done', 'failed', 'cancelled']);
+
+/**
+ * Waits for every job to end, printing one line per finished epoch (JSON with --json) and an
+ * overall progress bar on a TTY. Ctrl-C cancels every run of the study.
+ */
+async function followJobs(s: Services, runs: RunRecord[], jobs: JobInfo[], json: boolean, seen: Map<string, JobInfo>): Promise<void> {
+  const tty = process.stderr.isTTY && !json;
+  const ids = new Set(jobs.map((j) => j.id));
+  const names = new Map(runs.map((r) => [r.id, r] as const));
+  const state = new Map<string, JobInfo>(jobs.map((j) => [j.id, seen.get(j.id) ?? j]));
+  const bar = () => {
+    let f = 0;
+    for (const j of state.values()) f += TERMINAL.has(j.state) ? 1 : j.progress?.fraction ?? 0;
+    const frac = f / Math.max(1, state.size);
+    const running = [...state.values()].find((j) => j.state === 'running');
+    const width = 24;
+    const filled = Math.round(frac * width);
+    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * frac).toFixed(0).padStart(3)}% ${running ? `${running.title}: ${running.progress?.message ?? ''}` : ''}`;
+  };
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted += 1;
+    if (interrupted > 1) process.exit(130);
+    process.stderr.write('\ncancelling the study after the current step (Ctrl-C again to quit at once)…\n');
+    for (const r of runs) void s.handle('runs.cancel', { id: r.id }).catch(() => undefined);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    await new Promise<void>((done) => {
+      const check = () => {
+        if ([...state.values()].every((j) => TERMINAL.has(j.state))) {
+          unsubscribe();
+          if (tty) process.stderr.write('\r\x1b[K');
+          done();
+        }
+      };
+      const unsubscribe = s.subscribe((event, payload) => {
+        if (event === 'run.epoch') {
+          const e = payload as { runId: string; metrics: EpochMetrics };
+          const run = names.get(e.runId);
+          if (!run) return;
+          if (tty) process.stderr.write('\r\x1b[K');
+          out(json ? JSON.stringify({ run_id: run.id, run: run.name, ...e.metrics }) : `${run.name.padEnd(28).slice(0, 28)} ${formatEpoch(e.metrics, run.settings.epochs)}`);
+          if (tty) process.stderr.write(bar());
+        } else if (event === 'job.updated') {
+          const j = payload as JobInfo;
+          if (!ids.has(j.id)) return;
+          state.set(j.id, j);
+          if (tty) process.stderr.write('\r\x1b[K' + bar());
+          check();
+        }
+      });
+      check();
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** Runs whose galleries the report shows: S6 → the L1 and L2 runs; otherwise the first run of each group. */
+function galleryTargets(preset: string, compare: CompareResult): string[] {
+  if (preset === 's6') {
+    const pick = (v: string) => compare.runs.find((r) => s6Variant(r.run) === v)?.run.id;
+    return [pick('l1'), pick('l2')].filter((x): x is string => Boolean(x));
+  }
+  return compare.groups.slice(0, 8).map((g) => g.runIds[0]);
+}
+
+export const study: Command = {
+  name: 'study',
+  summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
+  usage:
+    'normlab study PRESET --out DIR [--data DIR|mnist-sample|fashion-mnist] [--epochs N] [--train-limit N] [--test-limit N]\n' +
+    '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--workspace DIR] [--json]\n\n' +
+    listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
+    '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').',
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      ...globalOptions,
+      out: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
+      'test-limit': { type: 'string' }, l1: { type: 'string' }, l2: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
+      seeds: { type: 'string' }, name: { type: 'string' }, extend: { type: 'string' }, seed: { type: 'string' },
+    });
+    const preset = positionals[0];
+    if (!preset) throw new UsageError(`name a preset: ${PRESET_IDS.join(', ')}`);
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    if (!PRESET_IDS.includes(preset)) throw new UsageError(`unknown preset "${preset}"; use one of ${PRESET_IDS.join(', ')}`);
+    if (typeof values.out !== 'string' || !values.out) throw new UsageError('--out DIR is required (the report folder)');
+    const outDir = resolve(values.out);
+    const overrides: Record<string, unknown> = {};
+    if (values.data) overrides.data = values.data;
+    const setNum = (flag: string, key: string, integer: boolean) => {
+      const v = num(flag, (values as Record<string, unknown>)[flag], integer);
+      if (v !== undefined) overrides[key] = v;
+    };
+    setNum('epochs', 'epochs', true);
+    setNum('train-limit', 'trainLimit', true);
+    setNum('test-limit', 'testLimit', true);
+    setNum('lr', 'lr', false);
+    setNum('batch', 'batch', true);
+    setNum('seed', 'seed', true);
+    const params: Record<string, number> = {};
+    const l1 = num('l1', values.l1);
+    const l2 = num('l2', values.l2);
+    if (l1 !== undefined) params.l1 = l1;
+    if (l2 !== undefined) params.l2 = l2;
+    if (Object.keys(params).length && preset !== 's6') throw new UsageError('--l1 and --l2 belong to the s6 preset');
+    const seeds = num('seeds', values.seeds, true);
+    const json = Boolean(values.json);
+    const t0 = performance.now();
+    return withServices(workspaceDir(values.workspace), async (s) => {
+      const seen = new Map<string, JobInfo>();
+      const off = s.subscribe((event, payload) => {
+        if (event === 'job.updated') seen.set((payload as JobInfo).id, payload as JobInfo);
+      });
+      let started: StudyStartResult;
+      try {
+        started = (await s.handle('study.start', {
+          preset, overrides, params, ...(seeds ? { seeds } : {}), ...(values.name ? { name: values.name } : {}), ...(values.extend ? { studyId: values.extend } : {}),
+        })) as StudyStartResult;
+      } finally {
+        off();
+      }
+      if (!json) out(`study ${started.study.id} (${preset}): ${started.runs.length} new run(s), ${started.study.runIds.length} in the study; report → ${outDir}`);
+      await followJobs(s, started.runs, started.jobs, json, seen);
+      const runs = started.study.runIds.map((id) => s.workspace.getRun(id));
+      const failed = runs.filter((r) => r.status === 'failed' || r.status === 'cancelled' || r.status === 'interrupted');
+      if (failed.length === runs.length) throw new Error(`no run of study ${started.study.id} finished: ${failed.map((r) => `${r.name}: ${r.status}${r.error ? ` (${r.error})` : ''}`).join('; ')}`);
+      const ok = runs.filter((r) => r.epochsDone > 0).map((r) => r.id);
+      const compare = (await s.handle('runs.compare', { runIds: ok })) as CompareResult;
+      const misclassified: MisclassifiedResult[] = [];
+      for (const id of galleryTargets(preset, compare)) {
+        misclassified.push((await s.handle('analysis.misclassified', { runId: id, n: 25 })) as MisclassifiedResult);
+      }
+      const weights = (await s.handle('analysis.weights', { runIds: ok })) as WeightsResult;
+      const title = preset === 's6' ? 'S6: no L1/L2 vs L1 vs L2 vs L1+L2' : (listPresets().find((p) => p.id === preset)?.title ?? preset);
+      const report = writeReport(outDir, {
+        title, preset, study: { id: started.study.id, name: started.study.name }, compare, misclassified, weights,
+        seconds: (performance.now() - t0) / 1000,
+      });
+      if (json) {
+        out(JSON.stringify({
+          study_id: started.study.id, preset, report: join(outDir, 'index.html'), files: report.files,
+          runs: compare.table, failed: failed.map((r) => ({ id: r.id, status: r.status, error: r.error })), explanation: report.explanation,
+        }));
+      } else {
+        for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} final ${pct(t.finalTestAcc)}  best ${pct(t.bestTestAcc)} @${t.bestAccEpoch}  |w|<1e-3 ${pct(t.sparsity)}`);
+        for (const e of report.explanation) out(`• ${e}`);
+        out(`report: ${join(outDir, 'index.html')}`);
+        if (failed.length) out(`warning: ${failed.length} run(s) did not finish: ${failed.map((r) => `${r.name} (${r.status})`).join(', ')}`);
+      }
+      return failed.length ? 1 : 0;
+    });
+  },
+};
+
+export const compare: Command = {
+  name: 'compare',
+  summary: 'compare runs: final/best accuracy, best epoch, sparsity and the settings that differ',
+  usage: 'normlab compare RUN RUN… [--out DIR] [--workspace DIR] [--json]',
+  async run(argv) {
+    const { values, positionals } = parse(argv, { ...globalOptions, out: { type: 'string' } });
+    if (positionals.length < 1) throw new UsageError('give at least one run id (normlab runs lists them)');
+    const outDir = typeof values.out === 'string' && values.out ? resolve(values.out) : undefined;
+    return withServices(workspaceDir(values.workspace), async (s) => {
+      const c = (await s.handle('runs.compare', { runIds: positionals })) as CompareResult;
+      if (outDir) {
+        const w = (await s.handle('analysis.weights', { runIds: c.runs.map((r) => r.run.id) })) as WeightsResult;
+        writeReport(outDir, { title: `Comparison of ${c.runs.length} runs`, preset: 'custom', study: { id: '-', name: 'ad hoc comparison' }, compare: c, misclassified: [], weights: w });
+      }
+      if (values.json) {
+        out(JSON.stringify({ table: c.table, diff: c.diff, groups: c.groups, ...(outDir ? { report: join(outDir, 'index.html') } : {}) }));
+        return 0;
+      }
+      for (const t of c.table) out(`${t.runId}  ${t.name.padEnd(30).slice(0, 30)} final ${pct(t.finalTestAcc)}  best ${pct(t.bestTestAcc)} @${t.bestAccEpoch ?? '—'}  |w|<1e-3 ${pct(t.sparsity)}  ‖W‖ ${t.kernelNorm?.toFixed(2) ?? '—'}`);
+      if (c.diff.length) {
+        out('settings that differ:');
+        for (const d of c.diff) out(`  ${d.label.padEnd(24)} ${c.runs.map((r) => JSON.stringify(d.values[r.run.id])).join('  ')}`);
+      } else out('all settings are equal');
+      if (outDir) out(`report: ${join(outDir, 'index.html')}`);
+      return 0;
+    });
+  },
+};
+
+export const misclassified: Command = {
+  name: 'misclassified',
+  summary: 'first N misclassified test images of a run (actual/predicted names, confidence); --out FILE.png for a gallery',
+  usage: 'normlab misclassified RUN [--n 25] [--checkpoint last|best] [--out FILE.png] [--workspace DIR] [--json]',
+  async run(argv) {
+    const { values, positionals } = parse(argv, { ...globalOptions, n: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' } });
+    if (positionals.length !== 1) throw new UsageError('give exactly one run id');
+    const file = typeof values.out === 'string' && values.out ? resolve(values.out) : undefined;
+    const n = num('n', values.n, true) ?? 25;
+    const checkpoint = values.checkpoint ?? 'last';
+    if (checkpoint !== 'last' && checkpoint !== 'best') throw new UsageError(`--checkpoint must be last or best, got "${checkpoint}"`);
+    return withServices(workspaceDir(values.workspace), async (s) => {
+      const r = (await s.handle('analysis.misclassified', { runId: positionals[0], n, checkpoint })) as MisclassifiedResult;
+      if (file) {
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, svgToPng(gallerySvg(r, galleryTitle(r))));
+      }
+      if (values.json) {
+        out(JSON.stringify({ ...r, items: r.items.map(({ pixels: _p, ...rest }) => rest), ...(file ? { file } : {}) }));
+        return 0;
+      }
+      out(galleryTitle(r));
+      for (const it of r.items) out(`  #${String(it.index).padStart(5)}  ${caption(it).join(' / ')}`);
+      if (file) out(`gallery: ${file}`);
+      return 0;
+    });
+  },
+};
+
+export const STUDY_COMMANDS: Command[] = [study, compare, misclassified];

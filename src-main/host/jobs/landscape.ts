@@ -1,0 +1,192 @@
+/**
+ * Loss-landscape jobs: the 2-D grid (random filter-normalized or trajectory-PCA directions), the
+ * 1-D interpolation initial → final and the trajectory projection for one run; and the
+ * normalization lab's images. The grid is the cost: progress per row, cancel per point.
+ */
+import type { LandscapeCheckpoint, LandscapeReport, LandscapeResult, NormLabReport } from '../../contract/landscape';
+import { loadDataset } from '../../data/dataset';
+import { backendInfo } from '../../engine/backend';
+import { buildModel } from '../../engine/model';
+import type { NamedWeights } from '../../engine/model-types';
+import { s5Spec } from '../../engine/spec';
+import { limitSplit } from '../../engine/train';
+import { Workspace } from '../../store/workspace';
+import {
+  differenceDirection, evaluateGrid, filterNormalizedDirection, flatten, LandscapeEvaluator, linspace, trainableNames,
+  trajectoryPca, unflatten, type Direction,
+} from '../../analysis/landscape';
+import { normLab } from '../../analysis/image-norm';
+import type { JobContext } from '../protocol';
+
+export interface LandscapeJobPayload {
+  runId: string;
+  grid: number;
+  span: number;
+  evalLimit: number;
+  seed: number;
+  recomputeBn: boolean;
+  trajectory: boolean;
+  line: number;
+  checkpoint: LandscapeCheckpoint;
+  /** Images per predict call (default: the whole slice up to 1000). */
+  batch?: number;
+}
+
+/** Tag of the weights written after epoch n (0 = initial weights); see the report's note on train.ts. */
+export const epochTag = (n: number): string => `epoch-${n}`;
+
+const yieldNow = () => new Promise<void>((r) => setImmediate(r));
+
+/** Initial weights: the stored epoch-0 weights, else rebuilt from the seed (buildModel is seeded). */
+function initialWeights(ws: Workspace, runId: string, build: () => NamedWeights): NamedWeights {
+  return ws.readWeights(runId, epochTag(0)) ?? build();
+}
+
+export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Promise<LandscapeResult> {
+  const started = performance.now();
+  const ws = new Workspace(ctx.workspace);
+  const run = ws.getRun(p.runId);
+  const runName = run.name || run.id;
+  let tag: LandscapeCheckpoint = p.checkpoint;
+  let state = ws.readCheckpoint(p.runId, tag);
+  if (!state && tag === 'best') {
+    tag = 'last';
+    state = ws.readCheckpoint(p.runId, tag);
+  }
+  if (!state) throw new Error(`run "${runName}" has no ${p.checkpoint} checkpoint yet: it needs at least one finished epoch`);
+  ctx.progress({ fraction: 0, message: 'loading the evaluation slice' });
+  const data = await loadDataset(run.settings.data);
+  const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
+  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const slice = limitSplit(data.test, p.evalLimit, shape[0] * shape[1] * shape[2]);
+  const final = state.weights;
+  const notes: string[] = [];
+  const model = buildModel(spec, run.settings.seed);
+  const init = initialWeights(ws, p.runId, () => model.getWeights());
+
+  let directions: Direction[];
+  let xs: number[];
+  let ys: number[];
+  let kind: 'random' | 'pca' = 'random';
+  let xLabel = 'direction 1 (filter-normalized units)';
+  let yLabel = 'direction 2 (filter-normalized units)';
+  let trajectory: LandscapeReport['trajectory'] = null;
+  if (p.trajectory) {
+    const epochs: number[] = [0];
+    const points: NamedWeights[] = [init];
+    for (let e = 1; e < state.epoch; e++) {
+      const w = ws.readWeights(p.runId, epochTag(e));
+      if (w) { epochs.push(e); points.push(w); }
+    }
+    epochs.push(state.epoch);
+    points.push(final);
+    if (points.length < 3) {
+      notes.push(`no trajectory: run "${runName}" has no per-epoch weights (weights/${epochTag(1)}.nlck …); random directions used instead`);
+    } else {
+      const names = trainableNames(final);
+      const pca = trajectoryPca(points.map((w) => flatten(w, names)), flatten(final, names));
+      directions = [unflatten(pca.directions[0], final, names), unflatten(pca.directions[1], final, names)];
+      trajectory = { epochs, points: pca.coords, explained: pca.explained };
+      kind = 'pca';
+      const ext = (k: 0 | 1): [number, number] => {
+        const v = pca.coords.map((c) => c[k]);
+        const lo = Math.min(0, ...v);
+        const hi = Math.max(0, ...v);
+        const pad = 0.25 * Math.max(hi - lo, 1e-6);
+        return [lo - pad, hi + pad];
+      };
+      const [x0, x1] = ext(0);
+      const [y0, y1] = ext(1);
+      xs = linspace(x0, x1, p.grid);
+      ys = linspace(y0, y1, p.grid);
+      xLabel = `PC1 (${(100 * pca.explained[0]).toFixed(1)}% of variance; weight-space distance)`;
+      yLabel = `PC2 (${(100 * pca.explained[1]).toFixed(1)}% of variance; weight-space distance)`;
+    }
+  }
+  if (kind === 'random') {
+    directions = [filterNormalizedDirection(final, p.seed, 1), filterNormalizedDirection(final, p.seed, 2)];
+    xs = linspace(-p.span, p.span, p.grid);
+    ys = linspace(-p.span, p.span, p.grid);
+  }
+  // The third direction carries the 1-D interpolation: final + (1 − α)(init − final).
+  const lineDir = differenceDirection(final, init);
+  const ev = new LandscapeEvaluator(model, final, [...directions!, lineDir], slice, state.normalization, {
+    loss: run.settings.loss,
+    batch: p.batch,
+    ...(p.recomputeBn ? { calibration: data.train } : {}),
+  });
+  try {
+    const evalStart = performance.now();
+    const total = p.grid * p.grid + p.line + 1;
+    let done = 0;
+    const centre = ev.at([0, 0, 0]);
+    done++;
+    const grid = await evaluateGrid(ev, xs!, ys!, {
+      onPoint: async () => { done++; await yieldNow(); },
+      onRow: (row, rows) => {
+        const secs = (performance.now() - evalStart) / 1000;
+        ctx.progress({
+          fraction: done / total,
+          message: `grid row ${row}/${rows} · ${(done / secs).toFixed(1)} points/s`,
+          step: row,
+          steps: rows,
+          etaSeconds: ((total - done) * secs) / done,
+        });
+      },
+      cancelled: () => ctx.cancelled(),
+    });
+    if (!grid) return { status: 'cancelled', runId: p.runId };
+    let line: LandscapeReport['line'] = null;
+    if (p.line > 0) {
+      const alphas = linspace(-0.5, 1.5, p.line);
+      const loss: number[] = [];
+      const acc: number[] = [];
+      for (const a of alphas) {
+        const v = ev.at([0, 0, 1 - a]);
+        loss.push(v.loss);
+        acc.push(v.acc);
+        done++;
+        await yieldNow();
+        if (ctx.cancelled()) return { status: 'cancelled', runId: p.runId };
+      }
+      ctx.progress({ fraction: done / total, message: '1-D interpolation done' });
+      line = { alphas, loss, acc };
+    }
+    const evalSeconds = (performance.now() - evalStart) / 1000;
+    return {
+      status: 'ok',
+      runId: p.runId,
+      runName,
+      checkpoint: { tag, epoch: state.epoch },
+      dataset: data.info.name,
+      norm: run.settings.norm,
+      evalImages: slice.count,
+      seed: p.seed,
+      recomputeBn: p.recomputeBn,
+      centre,
+      grid: { directions: kind, n: p.grid, xs: xs!, ys: ys!, loss: Array.from(grid.loss), acc: Array.from(grid.acc), xLabel, yLabel },
+      line,
+      trajectory,
+      notes,
+      backend: backendInfo()?.backend ?? 'unknown',
+      seconds: (performance.now() - started) / 1000,
+      pointsPerSecond: done / evalSeconds,
+    };
+  } finally {
+    ev.dispose();
+    model.dispose();
+  }
+}
+
+export interface NormLabJobPayload {
+  data: string;
+  count: number;
+  offset: number;
+  bins: number;
+}
+
+export async function normLabJob(p: NormLabJobPayload, ctx: JobContext): Promise<NormLabReport> {
+  ctx.progress({ fraction: 0, message: `loading ${p.data}` });
+  const data = await loadDataset(p.data);
+  return normLab(data, p);
+}
