@@ -10,9 +10,15 @@ export default defineConfig({
   main: {
     build: {
       outDir: 'out/main',
-      externalizeDeps: true,
+      // Packages stay external (loaded from node_modules at run time), except tfjs-core's gradient
+      // registrations: that entry is extensionless ESM that Node cannot import, so it is bundled.
+      // tfjs keeps its kernel and gradient registries on globalThis, so the bundled copy registers
+      // into the same engine as the external @tensorflow/tfjs-core.
+      externalizeDeps: false,
       target: 'node20',
       rollupOptions: {
+        // Bare specifiers (packages) except tfjs-core's dist files; relative/absolute ids are bundled.
+        external: [/^(?![./\\\0])(?![A-Za-z]:)(?!@tensorflow\/tfjs-core\/dist\/)(@[\w.-]+\/)?[\w.-]+(\/.*)?$/],
         input: {
           electron: resolve(__dirname, 'src-main/electron/main.ts'),
           cli: resolve(__dirname, 'src-main/cli/main.ts'),

@@ -64,7 +64,7 @@ function torch(threads) {
 
 const t0 = performance.now();
 const script = await bundle();
-const reps = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '12', '--repeats', '3'];
+const reps = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '10', '--repeats', '3'];
 const cases = [
   runCase(script, 'wasm, threads 1', ['--backend', 'wasm', ...reps, '--profile'], { NORMLAB_THREADS: '1' }),
   // tfjs-backend-wasm 4.22 turns its threaded build off under Node (tfjs issue #3830: the

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { BackendInfo } from '../contract/api';
 
-const require = createRequire(import.meta.url);
+const nodeRequire = createRequire(import.meta.url);
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -23,14 +23,14 @@ function errText(e: unknown): string {
 
 async function tryNode(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<void> {
   // Both register the 'tensorflow' backend on the shared tfjs-core instance.
-  require(pkg);
+  nodeRequire(pkg);
   await tf.setBackend('tensorflow');
   await tf.ready();
 }
 
 async function tryWasm(threads?: number): Promise<number> {
-  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
-  const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
+  const wasm = nodeRequire('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+  const dist = join(dirname(nodeRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
   wasm.setWasmPaths(dist);
   if (threads) wasm.setThreadsCount(threads);
   const ok = await tf.setBackend('wasm');

@@ -49,6 +49,10 @@ export class EngineHost {
   private listeners = new Set<Listener>();
   private infoWaiters = new Map<string, (v: unknown) => void>();
   private closed = false;
+  private isReady = false;
+  private rejectReady: ((e: Error) => void) | null = null;
+  /** Set when the worker died before it was ready; the next request tries a fresh one. */
+  private startFailure: string | null = null;
   private readonly finished: JobInfo[] = [];
   readonly workerPath: string;
   crashes = 0;
@@ -65,10 +69,14 @@ export class EngineHost {
       resourceLimits: { maxOldGenerationSizeMb: 8192 },
     });
     this.worker = worker;
+    this.isReady = false;
+    this.startFailure = null;
     this.readyPromise = new Promise((resolve, reject) => {
+      this.rejectReady = reject;
       const onMessage = (m: FromWorker) => {
         if (m.type === 'ready') {
           worker.off('message', onMessage);
+          this.isReady = true;
           resolve({ backend: m.backend, versions: m.versions });
           this.emit('engine.status', { state: 'ready', message: `engine ready on ${m.backend.backend}`, backend: m.backend.backend });
           this.pump();
@@ -92,6 +100,22 @@ export class EngineHost {
     if (this.closed) return;
     const dead = this.worker;
     this.crashes += 1;
+    if (!this.isReady) {
+      // Died while starting: restarting at once would loop. Fail what waits, retry on the next request.
+      this.startFailure = message;
+      this.rejectReady?.(new JobError(`the engine could not start: ${message}`));
+      this.emit('engine.status', { state: 'crashed', message: `the engine could not start: ${message}` });
+      const waiting = [...(this.running ? [this.running] : []), ...this.queue];
+      this.running = null;
+      this.queue = [];
+      for (const job of waiting) {
+        job.onCrash?.(message);
+        this.settle(job, 'failed', message);
+        job.reject(new JobError(`the engine could not start: ${message}`));
+      }
+      void dead.terminate().catch(() => undefined);
+      return;
+    }
     this.emit('engine.status', { state: 'crashed', message });
     const job = this.running;
     this.running = null;
@@ -180,6 +204,10 @@ export class EngineHost {
     );
   }
 
+  private retryIfBroken(): void {
+    if (this.startFailure && !this.closed) this.spawn();
+  }
+
   private post(m: ToWorker): void {
     this.worker.postMessage(m);
   }
@@ -195,6 +223,7 @@ export class EngineHost {
 
   /** Backend and versions, after a round trip to the worker. */
   async ready(): Promise<{ backend: BackendInfo; versions: Record<string, string> }> {
+    this.retryIfBroken();
     return this.readyPromise;
   }
 
@@ -218,6 +247,7 @@ export class EngineHost {
   /** Queues a job; the promise settles with the job's result. */
   submit(kind: string, payload: unknown, meta: { title: string; jobKind?: JobKind; runId?: string; onCrash?: (message: string) => void }): { info: JobInfo; done: Promise<unknown> } {
     if (this.closed) throw new JobError('the engine is shut down');
+    this.retryIfBroken();
     const info: JobInfo = { id: randomUUID(), kind: meta.jobKind ?? 'analysis', title: meta.title, state: 'queued', ...(meta.runId ? { runId: meta.runId } : {}) };
     let pending!: Pending;
     const done = new Promise<unknown>((resolve, reject) => {

@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 
-const require = createRequire(import.meta.url);
+const nodeRequire = createRequire(import.meta.url);
 
 function pkgVersion(name: string): string | undefined {
   try {
-    return (require(`${name}/package.json`) as { version: string }).version;
+    return (nodeRequire(`${name}/package.json`) as { version: string }).version;
   } catch {
     return undefined;
   }

@@ -2,9 +2,6 @@
  * The misclassified-images job: loads a run's checkpoint, evaluates the test split in eval mode
  * and returns the first N images the model gets wrong.
  */
-// The bundler drops the extension-less side-effect import in engine/model.ts (it matches no
-// "sideEffects" entry of tfjs-core); naming the .js file keeps gradient registration in the worker.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import type { MisclassifiedResult } from '../../contract/study';
 import { loadDataset } from '../../data/dataset';
 import { buildModel } from '../../engine/model';

@@ -53,9 +53,9 @@ beforeAll(async () => {
 });
 
 describe('registration', () => {
-  test('our Conv2D gradient kernels replace the wasm ones', () => {
+  test('our kernels replace the wasm ones', () => {
     const names = registerWasmKernels();
-    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'NormLabBatchNormTrain', 'NormLabBatchNormTrainGrad']);
     // wasm 4.22 ships no filter gradient; its input gradient is kept as the NCHW fallback.
     expect(nativeWasmKernel('Conv2DBackpropFilter')).toBeUndefined();
     expect(nativeWasmKernel('Conv2DBackpropInput')).toBeDefined();
