@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ownedVariable } from './layers';
 import type { NormSpec } from './spec';
 import { newValueMomentum } from '../contract/settings';
+import { batchNormTrain, BN_TRAIN } from './kernels/batchnorm';
 
 /** Called with the batch mean and biased variance (keepDims shape) while the forward pass runs. */
 type StatsSink = (mean: tf.Tensor, variance: tf.Tensor) => void;
@@ -90,6 +91,14 @@ export function normalizeCore(
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x, gamma, beta);
+}
+
+/**
+ * Whether batch norm uses the fused training kernel (kernels/batchnorm.ts). It is registered on
+ * wasm and cpu; NORMLAB_FUSED_BN=0 turns it off (for A/B timing and numerics comparisons).
+ */
+function useFusedBn(): boolean {
+  return process.env.NORMLAB_FUSED_BN !== '0' && tf.getKernel(BN_TRAIN, tf.getBackend()) !== undefined;
 }
 
 /** Per-channel statistics a BN layer reports. */
@@ -208,17 +217,29 @@ export class BatchNorm implements NormLayer {
     const main = groups * vb === n ? x : tf.slice(x, [0, 0, 0, 0], [groups * vb, h, w, c]);
     let y: tf.Tensor;
     if (groups === 1) {
-      y = normalizeCore(main, this.gamma, this.beta, [0, 1, 2], this.eps, sink(vb));
+      y = this.whole(main, sink(vb));
     } else {
       const x5 = tf.reshape(main, [groups, vb, h, w, c]);
       y = tf.reshape(normalizeCore(x5, this.gamma, this.beta, [1, 2, 3], this.eps, sink(vb)), [groups * vb, h, w, c]);
     }
     if (rest > 0) {
       const tail = tf.slice(x, [groups * vb, 0, 0, 0], [rest, h, w, c]);
-      const yt = normalizeCore(tail, this.gamma, this.beta, [0, 1, 2], this.eps, sink(rest));
+      const yt = this.whole(tail, sink(rest));
       y = tf.concat([y, yt], 0);
     }
     return y as tf.Tensor4D;
+  }
+
+  /**
+   * Batch statistics over all of N·H·W: the fused kernel (one pass forward, one backward, with
+   * double accumulators) where the backend has it, the generic core elsewhere. Same formula and
+   * gradient; only float rounding differs.
+   */
+  private whole(x: tf.Tensor4D, sinkFn: StatsSink): tf.Tensor {
+    if (!useFusedBn()) return normalizeCore(x, this.gamma, this.beta, [0, 1, 2], this.eps, sinkFn);
+    const { y, mean, variance } = batchNormTrain(x, this.gamma, this.beta, this.eps);
+    sinkFn(mean, variance);
+    return y;
   }
 
   /** Last batch and running statistics per channel (reads back from the backend). */

@@ -47,8 +47,6 @@ async function runJob(id: string, kind: string, payload: unknown): Promise<void>
   }
 }
 
-let ready: Promise<void>;
-
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'job':
@@ -73,7 +71,7 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-ready = initBackend()
+const ready: Promise<void> = initBackend()
   .then((backend) => send({ type: 'ready', backend, versions: engineVersions() }))
   .catch((e) => {
     send({ type: 'init-failed', message: errorMessage(e).message });

@@ -160,7 +160,7 @@ export function contourPlotSvg(o: ContourPlotOptions): string {
     const c = o.path.colour ?? '#ff3b30';
     const pts = o.path.points.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ');
     parts.push(`<polyline class="path" points="${pts}" fill="none" stroke="${c}" stroke-width="1.8"/>`);
-    const every = Math.max(1, Math.ceil(o.path.points.length / 60));
+    const every = Math.max(1, Math.ceil(o.path.points.length / 150));
     o.path.points.forEach(([a, b], k) => {
       if (k % every !== 0 && k !== o.path!.points.length - 1) return;
       parts.push(`<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="2.6" fill="${c}" stroke="#ffffff" stroke-width="0.7"/>`);

@@ -270,9 +270,9 @@ export function toyGrid(p: ToyProblem, pen: Penalty2, xRange: Vec2, yRange: Vec2
 }
 
 /**
- * One panel: raw or standardized data, the minimum, the gradient-descent path from the mirror
- * image of the unpenalized minimum (−w*, so both panels start equally far in their own units),
- * a plot extent that fits, and the loss grid.
+ * One panel: raw or standardized data, the minimum, the gradient-descent path from a start
+ * offset from the unpenalized minimum by (−1.5, +0.8)·max|w*|, a plot extent that fits, and the
+ * loss grid.
  */
 export function toyScene(data: ToyData, normalized: boolean, params: ToyParams, gridN = 81): ToyScene {
   const d = normalized ? standardize(data) : data;
@@ -280,7 +280,10 @@ export function toyScene(data: ToyData, normalized: boolean, params: ToyParams, 
   const pen = { l1: Math.max(0, params.l1), l2: Math.max(0, params.l2) };
   const dataMinimum = toyMinimum(problem, { l1: 0, l2: 0 });
   const minimum = toyMinimum(problem, pen);
-  const start: Vec2 = [-dataMinimum[0], -dataMinimum[1]];
+  // Off the minimum by the same amount along both axes (in each panel's own units), so the
+  // steep direction of elongated contours shows the zig-zag.
+  const reach = Math.max(Math.abs(dataMinimum[0]), Math.abs(dataMinimum[1]), 1e-9);
+  const start: Vec2 = [dataMinimum[0] - 1.5 * reach, dataMinimum[1] + 0.8 * reach];
   const path = toyPath(problem, start, { lr: params.lr, steps: params.steps, ...pen });
   const [lmin, lmax] = eig2(problem.a[0] + pen.l2, problem.a[1], problem.a[2] + pen.l2);
   const xs = [0, dataMinimum[0], start[0], minimum[0]];

@@ -62,6 +62,8 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
         onEpoch: async (m: EpochMetrics, state, isBest, bestWeights) => {
           ws.appendMetrics(id, m);
           ws.writeCheckpoint(id, 'last', state);
+          // Per-epoch weights (~36 KB for the S5 net): the landscape's training trajectory and per-epoch analyses.
+          ws.writeWeights(id, `epoch-${m.epoch}`, state.weights);
           if (isBest) ws.writeCheckpoint(id, 'best', { ...state, weights: bestWeights ?? state.weights });
           update({
             epochsDone: m.epoch,

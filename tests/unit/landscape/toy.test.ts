@@ -83,3 +83,30 @@ describe('toy linear regression landscape', () => {
     expect(() => makeToyData({ scale1: 0, scale2: 1 })).toThrow(/scale1 must be a positive number/);
   });
 });
+
+describe('toy picture', () => {
+  it('draws filled contours, the path and the legend; raw and normalized side by side as PNG', async () => {
+    const { contourPlotSvg } = await import('../../../src-main/contract/math/landscape-plot');
+    const { svgToPng } = await import('../../../src-main/analysis/landscape-render');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { raw, normalized } = toyComparison({ ...params, lr: 0.0093, steps: 100 }, 61);
+    mkdirSync('tests/artifacts', { recursive: true });
+    for (const s of [raw, normalized]) {
+      const xs = Array.from({ length: 61 }, (_, i) => s.xRange[0] + ((s.xRange[1] - s.xRange[0]) * i) / 60);
+      const ys = Array.from({ length: 61 }, (_, j) => s.yRange[0] + ((s.yRange[1] - s.yRange[0]) * j) / 60);
+      const svg = contourPlotSvg({
+        xs, ys, values: s.grid.values, xLabel: 'w1', yLabel: 'w2', legendLabel: 'MSE (log)', equalAspect: true,
+        title: s.normalized ? 'normalized' : 'raw', path: { points: s.path.points }, markers: [{ x: s.minimum[0], y: s.minimum[1], label: 'minimum' }],
+      });
+      expect(svg.match(/class="level"/g)!.length).toBeGreaterThanOrEqual(10);
+      expect(svg).toContain('<polyline class="path"');
+      writeFileSync(`tests/artifacts/landscape-toy-${s.normalized ? 'normalized' : 'raw'}-cli.png`, svgToPng(svg));
+    }
+    // The raw path zig-zags across the valley: w2 changes sign step after step.
+    const w2 = raw.path.points.slice(1, 12).map((p) => p[1] - raw.minimum[1]);
+    expect(w2.filter((v, k) => k > 0 && Math.sign(v) !== Math.sign(w2[k - 1])).length).toBeGreaterThanOrEqual(8);
+    // The normalized one does not: it heads straight in.
+    const n2 = normalized.path.points.slice(1, 12).map((p) => p[1] - normalized.minimum[1]);
+    expect(n2.filter((v, k) => k > 0 && Math.sign(v) !== Math.sign(n2[k - 1])).length).toBe(0);
+  });
+});

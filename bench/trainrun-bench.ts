@@ -1,0 +1,83 @@
+/**
+ * One benchmark process for the product's trainer: engine/train.ts trainRun on the embedded
+ * mnist-sample (S5 net, default settings, batch 128, no augmentation), timing every step from
+ * the trainer's own progress callbacks (so evaluation and the first warm-up steps are left out).
+ * Prints one JSON line; bench/run.mjs bundles this file and runs it once per case.
+ *
+ *   node trainrun-bench.mjs [--batch 128] [--steps 16] [--repeats 3] [--profile]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { initBackend } from '../src-main/engine/backend';
+import { loadDataset } from '../src-main/data/dataset';
+import { DEFAULT_SETTINGS, type TrainSettings } from '../src-main/contract/settings';
+import { buildModel } from '../src-main/engine/model';
+import { Optimizer } from '../src-main/engine/optim';
+import { trainRun, trainStep } from '../src-main/engine/train';
+import { s5Spec } from '../src-main/engine/spec';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+function median(a: number[]): number {
+  const s = [...a].sort((p, q) => p - q);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function main(): Promise<void> {
+  const batch = Number(arg('batch', '128'));
+  const steps = Number(arg('steps', '16'));
+  const repeats = Number(arg('repeats', '3'));
+  const warm = 3;
+  const info = await initBackend(arg('backend', 'wasm'));
+  const data = await loadDataset('mnist-sample');
+  const settings: TrainSettings = { ...DEFAULT_SETTINGS, batch, epochs: 1, trainLimit: batch * (steps + warm), testLimit: 100, seed: 1 };
+  const runs: number[] = [];
+  let loss = NaN;
+  for (let r = 0; r < repeats; r++) {
+    const stamps: number[] = [];
+    const res = await trainRun(settings, data, {
+      onProgress: () => { stamps.push(performance.now()); },
+      onEpoch: (m) => { loss = m.train_loss; },
+    }, undefined, undefined, { progressEveryMs: 0 });
+    res.model.dispose();
+    // stamps[i] is the end of step i+1; steps warm..end are timed.
+    const timed = stamps.length - warm;
+    runs.push((timed * batch) / ((stamps[stamps.length - 1] - stamps[warm - 1]) / 1000));
+  }
+  let profile: Record<string, { ms: number; calls: number }> | undefined;
+  if (process.argv.includes('--profile')) {
+    const spec = s5Spec(settings, [28, 28, 1], 10);
+    const model = buildModel(spec, 1);
+    const params = model.params();
+    const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 0 },
+      params.map((p) => ({ name: p.name, variable: p.variable, decay: p.kind === 'kernel' })));
+    const x = new Float32Array(batch * 784);
+    for (let i = 0; i < x.length; i++) x[i] = (data.train.images[i] / 255 - 0.1307) / 0.3081;
+    const labels = Int32Array.from(data.train.labels.subarray(0, batch));
+    const cfg = { lr: 0.05, loss: 'ce' as const, dropoutSeed: 7, penalized: new Set<string>(), l1: 0, l2: 0, clip: 'none' as const, clipValue: 1 };
+    for (let i = 0; i < 2; i++) trainStep(model, params, opt, x, labels, batch, [28, 28, 1], 10, cfg).dispose();
+    const p = await tf.profile(() => { trainStep(model, params, opt, x, labels, batch, [28, 28, 1], 10, cfg).dispose(); });
+    profile = {};
+    for (const k of p.kernels) {
+      const e = (profile[k.name] ??= { ms: 0, calls: 0 });
+      e.ms += Number(k.kernelTimeMs);
+      e.calls += 1;
+    }
+    for (const e of Object.values(profile)) e.ms = Math.round(e.ms * 100) / 100;
+    opt.dispose();
+    model.dispose();
+  }
+  console.log(JSON.stringify({
+    backend: info.backend, threads: info.threads ?? 1, batch, steps, repeats,
+    train_img_per_s: Math.round(median(runs)), train_runs: runs.map(Math.round), train_loss: Number(loss.toFixed(4)),
+    ...(profile ? { profile } : {}),
+  }));
+}
+
+main().catch((e: unknown) => {
+  console.error(`trainrun-bench: ${e instanceof Error ? (process.env.BENCH_DEBUG ? e.stack : e.message) : String(e)}`);
+  process.exit(1);
+});
