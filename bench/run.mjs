@@ -2,7 +2,14 @@
 /**
  * NormLab training/inference benchmark: the S5 net at batch 128 on real MNIST digits.
  *
- *   npm run bench [-- --json] [-- --quick]
+ *   npm run bench [-- --json] [-- --quick] [-- --only train|trainer|onnx|landscape]
+ *
+ * Sections (all by default; --only picks one, and may be repeated or comma-separated):
+ * - train: kernels/s5-reference.ts steps on wasm (threads 1 and 2 requested) and cpu, and PyTorch.
+ * - trainer: the product's trainer (engine/train.ts trainRun) on mnist-sample, with a kernel profile.
+ * - onnx: `node bench/onnx-bench.mjs` (ONNX Runtime inference), merged under "onnx".
+ * - landscape: `node bench/landscape-bench.mjs` (loss-landscape grid points/s), under "landscape";
+ *   shortened (--rows 1 --batches 250) unless it runs alone.
  *
  * How it runs TypeScript without tsx: rolldown (installed with vite 8) bundles
  * bench/train-bench.ts into node_modules/.cache/normlab-bench/ (tfjs and mnist stay external,
@@ -21,18 +28,27 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'node_modules', '.cache', 'normlab-bench');
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
+const SECTIONS = ['train', 'trainer', 'onnx', 'landscape'];
+const only = process.argv.flatMap((a, i, all) => (all[i - 1] === '--only' ? a.split(',') : a.startsWith('--only=') ? a.slice(7).split(',') : []));
+for (const o of only) {
+  if (!SECTIONS.includes(o)) {
+    console.error(`bench: --only ${o} is not a section; use one of ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
+}
+const want = (section) => only.length === 0 || only.includes(section);
 const log = (s) => { if (!json) console.log(s); };
 
 async function bundle() {
   const { build } = await import('rolldown');
   await build({
-    input: join(root, 'bench', 'train-bench.ts'),
+    input: { 'train-bench': join(root, 'bench', 'train-bench.ts'), 'trainrun-bench': join(root, 'bench', 'trainrun-bench.ts') },
     platform: 'node',
     external: [/^@tensorflow\/[^/]+$/, 'mnist', /^node:/],
     output: { dir: outDir, format: 'esm', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
     logLevel: 'silent',
   });
-  return join(outDir, 'train-bench.mjs');
+  return { train: join(outDir, 'train-bench.mjs'), trainer: join(outDir, 'trainrun-bench.mjs') };
 }
 
 function runCase(script, name, args, env = {}) {
@@ -62,42 +78,93 @@ function torch(threads) {
   return { peer: runs[0].peer, threads, batch: 128, train_img_per_s: med('train_img_per_s'), infer_img_per_s: med('infer_img_per_s'), train_runs: runs.map((r) => r.train_img_per_s) };
 }
 
+/**
+ * Runs another bench script that prints one JSON object (possibly pretty-printed, possibly after
+ * log lines) and returns it, or { error }.
+ */
+function runJsonScript(name, file, args, timeoutMs) {
+  const path = join(root, 'bench', file);
+  if (!existsSync(path)) return { error: `bench/${file} not found` };
+  log(`… ${name}`);
+  const r = spawnSync(process.execPath, [path, '--json', ...args], { cwd: root, encoding: 'utf8', timeout: timeoutMs });
+  if (r.error || r.signal) return { error: `${file} did not finish in ${timeoutMs / 1000} s (${r.signal ?? r.error?.message})` };
+  const out = r.stdout || '';
+  // The object starts at the first line that begins with '{'.
+  const at = out.search(/^\{/m);
+  if (r.status !== 0 || at < 0) return { error: ((r.stderr || '').trim().split('\n').at(-1) || `exit ${r.status}`).slice(0, 300) };
+  try {
+    return JSON.parse(out.slice(at));
+  } catch (e) {
+    return { error: `${file}: output is not JSON (${e.message})` };
+  }
+}
+
 const t0 = performance.now();
-const script = await bundle();
-const reps = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '10', '--repeats', '3'];
-const cases = [
-  runCase(script, 'wasm, threads 1', ['--backend', 'wasm', ...reps, '--profile'], { NORMLAB_THREADS: '1' }),
-  // tfjs-backend-wasm 4.22 turns its threaded build off under Node (tfjs issue #3830: the
-  // Emscripten pthread pool starts its workers from a blob: URL, which worker_threads rejects),
-  // so this case reports the threads actually used (1).
-  runCase(script, 'wasm, threads 2 requested', ['--backend', 'wasm', ...reps], { NORMLAB_THREADS: '2' }),
-  // The cpu backend is plain JS (~4 img/s at batch 128): a short look at batch 16.
-  runCase(script, 'cpu (batch 16, brief)', ['--backend', 'cpu', '--batch', '16', '--steps', '1', '--repeats', '1']),
-];
-const peers = [torch(1), torch(2)];
-const wasm1 = cases[0];
-const ratio = (a, p) => (a && p && !a.error && !p.error && p.train_img_per_s ? Number((a.train_img_per_s / p.train_img_per_s).toFixed(3)) : null);
-const result = {
-  net: 'S5 (8.9k params, BN, dropout 0.05)', batch: 128, data: 'real MNIST digits (mnist npm package)',
-  cases, pytorch: peers,
-  ratio_train_vs_pytorch_same_threads: ratio(wasm1, peers[0]),
-  ratio_train_vs_pytorch_2_threads: ratio(cases[1], peers[1]),
-  ratio_infer_vs_pytorch_same_threads: wasm1 && peers[0] && !wasm1.error && !peers[0].error ? Number((wasm1.infer_img_per_s / peers[0].infer_img_per_s).toFixed(3)) : null,
-  seconds: Math.round((performance.now() - t0) / 1000),
-};
+const scripts = want('train') || want('trainer') ? await bundle() : null;
+const result = {};
+if (want('train')) Object.assign(result, trainSection(scripts.train));
+if (want('trainer')) {
+  const args = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '12', '--repeats', '3', '--profile'];
+  const tr = runCase(scripts.trainer, 'trainer (trainRun), wasm, threads 1', args, { NORMLAB_THREADS: '1' });
+  result.trainer = tr;
+  const p1 = result.pytorch?.[0] ?? (result.pytorch_1_thread = torch(1));
+  if (p1 && !p1.error && !tr.error) result.ratio_trainer_vs_pytorch_same_threads = Number((tr.train_img_per_s / p1.train_img_per_s).toFixed(3));
+}
+if (want('onnx')) result.onnx = runJsonScript('onnx inference (onnx-bench)', 'onnx-bench.mjs', quick ? ['--seconds', '1', '--rounds', '3'] : [], 150_000);
+if (want('landscape')) {
+  const short = only.length !== 1 || quick;
+  result.landscape = runJsonScript('loss landscape (landscape-bench)', 'landscape-bench.mjs', short ? ['--rows', '1', '--batches', '250'] : [], 300_000);
+}
+result.seconds = Math.round((performance.now() - t0) / 1000);
+
+function trainSection(script) {
+  const reps = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '10', '--repeats', '3'];
+  const cases = [
+    runCase(script, 'wasm, threads 1', ['--backend', 'wasm', ...reps, '--profile'], { NORMLAB_THREADS: '1' }),
+    // tfjs-backend-wasm 4.22 turns its threaded build off under Node (tfjs issue #3830: the
+    // Emscripten pthread pool starts its workers from a blob: URL, which worker_threads rejects),
+    // so this case reports the threads actually used (1).
+    runCase(script, 'wasm, threads 2 requested', ['--backend', 'wasm', ...reps], { NORMLAB_THREADS: '2' }),
+    // The cpu backend is plain JS (~4 img/s at batch 128): a short look at batch 16.
+    runCase(script, 'cpu (batch 16, brief)', ['--backend', 'cpu', '--batch', '16', '--steps', '1', '--repeats', '1']),
+  ];
+  const peers = [torch(1), torch(2)];
+  const wasm1 = cases[0];
+  const ratio = (a, p) => (a && p && !a.error && !p.error && p.train_img_per_s ? Number((a.train_img_per_s / p.train_img_per_s).toFixed(3)) : null);
+  return {
+    net: 'S5 (8.9k params, BN, dropout 0.05)', batch: 128, data: 'real MNIST digits (mnist npm package)',
+    cases, pytorch: peers,
+    ratio_train_vs_pytorch_same_threads: ratio(wasm1, peers[0]),
+    ratio_train_vs_pytorch_2_threads: ratio(cases[1], peers[1]),
+    ratio_infer_vs_pytorch_same_threads: wasm1 && peers[0] && !wasm1.error && !peers[0].error ? Number((wasm1.infer_img_per_s / peers[0].infer_img_per_s).toFixed(3)) : null,
+  };
+}
+
+const profileLines = (profile) => Object.entries(profile).sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)
+  .map(([k, v]) => `  ${k.padEnd(28)} ${String(v.ms).padStart(8)}  ×${v.calls}`);
 
 if (json) {
   console.log(JSON.stringify(result, null, 2));
 } else {
-  const row = (n, r) => `${n.padEnd(30)} ${String(r.error ? '—' : r.train_img_per_s).padStart(8)} ${String(r.error ? '—' : r.infer_img_per_s).padStart(8)} ${String(r.peak_rss_mb ?? '').padStart(7)}  ${r.error ?? (r.threads != null ? `threads used ${r.threads}` : '')}`;
-  console.log(`\n${'case'.padEnd(30)} ${'train/s'.padStart(8)} ${'infer/s'.padStart(8)} ${'RSS MB'.padStart(7)}`);
-  for (const c of cases) console.log(row(c.name, c));
-  for (const p of peers) console.log(row(`pytorch, threads ${p.threads}`, p));
-  console.log(`\nNormLab/PyTorch training, same threads (1): ${result.ratio_train_vs_pytorch_same_threads ?? 'n/a'}`);
-  console.log(`NormLab (2 requested) / PyTorch (2 threads): ${result.ratio_train_vs_pytorch_2_threads ?? 'n/a'}`);
-  if (wasm1.profile) {
-    console.log('\nwasm kernel time in one step (ms; our kernels include the Conv2D/Transpose calls they make):');
-    for (const [k, v] of Object.entries(wasm1.profile).sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) console.log(`  ${k.padEnd(28)} ${String(v.ms).padStart(8)}  ×${v.calls}`);
+  const row = (n, r) => `${n.padEnd(36)} ${String(r.error ? '—' : r.train_img_per_s ?? '').padStart(8)} ${String(r.error ? '—' : r.infer_img_per_s ?? '').padStart(8)} ${String(r.peak_rss_mb ?? '').padStart(7)}  ${r.error ?? (r.threads != null ? `threads used ${r.threads}` : '')}`;
+  console.log(`\n${'case'.padEnd(36)} ${'train/s'.padStart(8)} ${'infer/s'.padStart(8)} ${'RSS MB'.padStart(7)}`);
+  for (const c of result.cases ?? []) console.log(row(c.name, c));
+  if (result.trainer) console.log(row(result.trainer.name, result.trainer));
+  for (const p of [...(result.pytorch ?? []), ...(result.pytorch_1_thread ? [result.pytorch_1_thread] : [])]) console.log(row(`pytorch, threads ${p.threads}`, p));
+  if (result.cases) {
+    console.log(`\nNormLab/PyTorch training, same threads (1): ${result.ratio_train_vs_pytorch_same_threads ?? 'n/a'}`);
+    console.log(`NormLab (2 requested) / PyTorch (2 threads): ${result.ratio_train_vs_pytorch_2_threads ?? 'n/a'}`);
   }
+  if (result.trainer) console.log(`Trainer (trainRun) / PyTorch, 1 thread: ${result.ratio_trainer_vs_pytorch_same_threads ?? 'n/a'}`);
+  if (result.cases?.[0]?.profile) {
+    console.log('\nwasm kernel time in one reference step (ms; our kernels include the Conv2D/Transpose calls they make):');
+    for (const l of profileLines(result.cases[0].profile)) console.log(l);
+  }
+  if (result.trainer?.profile) {
+    console.log('\nwasm kernel time in one trainer step (ms):');
+    for (const l of profileLines(result.trainer.profile)) console.log(l);
+  }
+  if (result.onnx) console.log(`\nonnx: ${result.onnx.error ?? (result.onnx.results ?? []).map((r) => `${r.engine} t${r.threads}: ${r.img_per_s}/s`).join('; ')}`);
+  if (result.landscape) console.log(`\nlandscape: ${result.landscape.error ?? (result.landscape.cases ?? []).map((c) => `batch ${c.batch}${c.recomputeBn ? ' recompute BN' : ''}: ${c.pointsPerSecond} points/s`).join('; ')}`);
   console.log(`\n${result.seconds} s in all`);
 }

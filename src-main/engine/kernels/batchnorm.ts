@@ -19,6 +19,44 @@ import { f32, input, type WasmHeapBackend } from './heap';
 export const BN_TRAIN = 'NormLabBatchNormTrain';
 export const BN_TRAIN_GRAD = 'NormLabBatchNormTrainGrad';
 
+/**
+ * Per-channel sums over the rows of `x` ([rows, c] flattened), with v = x − k[j]:
+ * without `w`: s[j] = Σv, q[j] = Σv²; with `w`: s[j] = Σw, q[j] = Σw·v.
+ * Four channels at a time in local double accumulators: ~4× faster than indexing the
+ * accumulator arrays per element, and the same summation order (row by row), so the same bits.
+ */
+function channelSums(x: Float32Array, c: number, k: Float64Array, w: Float32Array | null, s: Float64Array, q: Float64Array): void {
+  const n = x.length;
+  let j = 0;
+  for (; j + 4 <= c; j += 4) {
+    const k0 = k[j], k1 = k[j + 1], k2 = k[j + 2], k3 = k[j + 3];
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    if (w) {
+      for (let o = j; o < n; o += c) {
+        const g0 = w[o], g1 = w[o + 1], g2 = w[o + 2], g3 = w[o + 3];
+        s0 += g0; s1 += g1; s2 += g2; s3 += g3;
+        q0 += g0 * (x[o] - k0); q1 += g1 * (x[o + 1] - k1); q2 += g2 * (x[o + 2] - k2); q3 += g3 * (x[o + 3] - k3);
+      }
+    } else {
+      for (let o = j; o < n; o += c) {
+        const v0 = x[o] - k0, v1 = x[o + 1] - k1, v2 = x[o + 2] - k2, v3 = x[o + 3] - k3;
+        s0 += v0; s1 += v1; s2 += v2; s3 += v3;
+        q0 += v0 * v0; q1 += v1 * v1; q2 += v2 * v2; q3 += v3 * v3;
+      }
+    }
+    s[j] = s0; s[j + 1] = s1; s[j + 2] = s2; s[j + 3] = s3;
+    q[j] = q0; q[j + 1] = q1; q[j + 2] = q2; q[j + 3] = q3;
+  }
+  for (; j < c; j++) {
+    const kj = k[j];
+    let sj = 0, qj = 0;
+    if (w) for (let o = j; o < n; o += c) { sj += w[o]; qj += w[o] * (x[o] - kj); }
+    else for (let o = j; o < n; o += c) { const v = x[o] - kj; sj += v; qj += v * v; }
+    s[j] = sj;
+    q[j] = qj;
+  }
+}
+
 /** Forward: per-channel mean and biased variance (double accumulators), then y = x·a + b. */
 export function bnForwardInto(y: Float32Array, mean: Float32Array, variance: Float32Array,
   x: Float32Array, gamma: Float32Array, beta: Float32Array, eps: number): void {
@@ -28,13 +66,7 @@ export function bnForwardInto(y: Float32Array, mean: Float32Array, variance: Flo
   const q = new Float64Array(c);
   // Shift by the first row so the one-pass variance does not cancel catastrophically.
   const k = Float64Array.from(x.subarray(0, c));
-  for (let o = 0; o < x.length; o += c) {
-    for (let j = 0; j < c; j++) {
-      const v = x[o + j] - k[j];
-      s[j] += v;
-      q[j] += v * v;
-    }
-  }
+  channelSums(x, c, k, null, s, q);
   const a = new Float32Array(c);
   const b = new Float32Array(c);
   for (let j = 0; j < c; j++) {
@@ -60,13 +92,7 @@ export function bnBackwardInto(dx: Float32Array, dgamma: Float32Array, dbeta: Fl
   const m = x.length / c;
   const sd = new Float64Array(c);
   const sdx = new Float64Array(c);
-  for (let o = 0; o < x.length; o += c) {
-    for (let j = 0; j < c; j++) {
-      const g = dy[o + j];
-      sd[j] += g;
-      sdx[j] += g * (x[o + j] - mean[j]);
-    }
-  }
+  channelSums(x, c, Float64Array.from(mean), dy, sd, sdx);
   const a = new Float32Array(c);
   const b = new Float32Array(c);
   const k = new Float32Array(c);

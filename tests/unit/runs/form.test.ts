@@ -144,3 +144,14 @@ describe('run list helpers', () => {
     expect(formatEta(3720)).toBe('1 h 2 min');
   });
 });
+
+describe('dots for isolated points', () => {
+  it('finds the subpaths of a d3 line that are a single point', async () => {
+    const { isolatedPoints } = await import('../../../src-renderer/src/views/runs/dots');
+    expect(isolatedPoints('M10,20Z')).toEqual([{ x: 10, y: 20 }]);
+    expect(isolatedPoints('M0,5L10,6L20,7')).toEqual([]);
+    // A gap (undefined value) leaves a lone point after it.
+    expect(isolatedPoints('M0,5L10,6M30.5,-2e-3Z')).toEqual([{ x: 30.5, y: -0.002 }]);
+    expect(isolatedPoints('')).toEqual([]);
+  });
+});
