@@ -10,6 +10,7 @@ import type { EngineModel, NamedWeights } from './model-types';
 import { Conv, Dense, dropoutMask } from './layers';
 import { BatchNorm, makeNorm, type BnChannelStats, type NormLayer } from './norm';
 import { deriveSeed } from './rng';
+import { fusedDropout } from './kernels/dropout';
 
 export type ParamKind = 'kernel' | 'bias' | 'gamma' | 'beta';
 
@@ -101,7 +102,9 @@ export class Model implements EngineModel {
             break;
           case 'dropout':
             if (doDropout && b.spec.rate > 0) {
-              t = tf.mul(t, dropoutMask(t.shape, b.spec.rate, deriveSeed(dropSeed, index)));
+              // The fused kernel draws the very same mask (bit-identical result), in one pass.
+              const seed = deriveSeed(dropSeed, index);
+              t = fusedDropout(t, b.spec.rate, seed) ?? tf.mul(t, dropoutMask(t.shape, b.spec.rate, seed));
             }
             break;
           case 'maxpool':

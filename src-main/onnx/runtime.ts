@@ -116,7 +116,13 @@ export async function runBatches(s: OnnxSession, nchw: Float32Array, count: numb
     const n = Math.min(batch, count - start);
     const input = new ort.Tensor('float32', nchw.subarray(start * per, (start + n) * per), [n, c, h, w]);
     const t0 = performance.now();
-    const out = await s.session.run({ [s.inputName]: input });
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await s.session.run({ [s.inputName]: input });
+    } catch (e) {
+      // ORT's own message names a node, not the file; a damaged model must be named to be found.
+      throw new Error(`${s.file}: onnxruntime could not run the model: ${firstLine((e as Error).message)}`);
+    }
     seconds += (performance.now() - t0) / 1000;
     // Our exports name both outputs; another exporter's model (e.g. torch.onnx) gives logits only.
     const l = (out.logits ?? out[s.session.outputNames[0]]) as ort.Tensor;

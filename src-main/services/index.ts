@@ -104,7 +104,9 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
         // Fail fast on a bad dataset, before a run is created for it.
         await loadDataset(r.value.data);
-        const run = workspace.createRun(r.value, { study, name: r.value.name });
+        const created = workspace.createRun(r.value, { study, name: r.value.name });
+        // The owner pid makes a run queued here show as interrupted if this process dies before it starts.
+        const run = workspace.updateRun(created.id, { pid: process.pid });
         emit('run.updated', run);
         return { run, job: queueTrain(run, false) };
       },
@@ -115,7 +117,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         const run = workspace.getRun(id);
         if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
         if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
-        const queued = workspace.updateRun(id, { status: 'queued', error: undefined });
+        const queued = workspace.updateRun(id, { status: 'queued', error: undefined, pid: process.pid });
         emit('run.updated', queued);
         return { run: queued, job: queueTrain(queued, true) };
       },
@@ -127,7 +129,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         if (!job) return { cancelled: false };
         const queued = job.state === 'queued';
         const ok = host.cancel(job.id);
-        if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled' }));
+        if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', pid: undefined }));
         return { cancelled: ok };
       },
     },

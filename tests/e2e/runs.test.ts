@@ -7,7 +7,7 @@
  * tests/artifacts/runs-*.png. Needs `npm run build`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -80,8 +80,16 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
     // A longer run first, then the 1-epoch small-slice run queues behind it.
     await fillForm(page, { epochs: '3', trainLimit: '2000', testLimit: '200', name: 'warm-up' });
     expect(await page.getByTestId('issue-epochs').count()).toBe(0);
+    // Checkboxes and the nullable BN momentum reach the run's settings.
+    await page.getByTestId('field-shuffle').uncheck();
+    await page.getByTestId('field-bnMomentum-null').check();
+    expect(await page.getByTestId('field-bnMomentum').isDisabled()).toBe(true);
     await page.getByTestId('run-start').click();
     await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 30_000 }).toBe(1);
+    const warmRecord = JSON.parse(readFileSync(join(workspace, 'runs', (await page.getByTestId('run-row').getAttribute('data-run'))!, 'run.json'), 'utf8'));
+    expect(warmRecord.settings).toMatchObject({ name: 'warm-up', epochs: 3, trainLimit: 2000, testLimit: 200, shuffle: false, bnMomentum: null, norm: 'batch' });
+    await page.getByTestId('field-shuffle').check();
+    await page.getByTestId('field-bnMomentum-null').uncheck();
     await fillForm(page, { epochs: '1', trainLimit: '500', testLimit: '200', name: 'small slice' });
     await page.getByTestId('run-start').click();
     await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 30_000 }).toBe(2);
@@ -121,6 +129,8 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
     const row = await small.innerText();
     expect(row).toMatch(/\d+\.\d\d%/);
     expect(row).toContain('mnist-sample');
+    const smallRecord = JSON.parse(readFileSync(join(workspace, 'runs', (await small.getAttribute('data-run'))!, 'run.json'), 'utf8'));
+    expect(smallRecord.settings).toMatchObject({ epochs: 1, trainLimit: 500, testLimit: 200, shuffle: true, bnMomentum: 0.1, data: 'mnist-sample' });
     for (const k of ['norm batch', 'batch 128', 'lr 0.05', 'opt sgd', 'dropout 0.05', 'l1 0', 'l2 0', 'wd 0']) expect(row.replace(/\s+/g, ' ')).toContain(k);
     // One epoch is one point per curve: drawn as a dot, since a line through one point is invisible.
     expect(await page.getByTestId('chart-acc').locator('circle.nl-dot').count()).toBe(2);

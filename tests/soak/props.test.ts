@@ -4,3 +4,5 @@ process.env.NORMLAB_ONNX_CASES ??= '1500';
 await import('../unit/props/idx.test');
 await import('../unit/props/settings.test');
 await import('../unit/props/onnx.test');
+
+export {};

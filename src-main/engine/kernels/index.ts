@@ -7,16 +7,19 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { backpropFilterConfig, backpropInputConfig } from './conv-grads';
 import { maxPoolGradConfig } from './pool-grads';
 import { batchNormGradConfig, batchNormKernelConfigs, BN_TRAIN } from './batchnorm';
+import { DROPOUT, registerDropoutKernels } from './dropout';
 
 export { conv2dFilterGrad, conv2dInputGrad } from './conv-grads';
 export { batchNormTrain, BN_TRAIN, BN_TRAIN_GRAD } from './batchnorm';
+export { DROPOUT, fusedDropout, registerDropoutKernels } from './dropout';
 
 /** The backend's own kernels, kept as fallbacks (and for tests that compare against them). */
 const native = new Map<string, KernelConfig | undefined>();
 let registered: string[] | null = null;
 
 /**
- * Registers NormLab's wasm kernels (Conv2DBackpropFilter, Conv2DBackpropInput, MaxPoolGrad). Idempotent;
+ * Registers NormLab's wasm kernels (Conv2DBackpropFilter, Conv2DBackpropInput, MaxPoolGrad, the
+ * fused training batch norm and dropout). Idempotent;
  * returns the kernel names now served by our code.
  */
 export function registerWasmKernels(): string[] {
@@ -37,6 +40,8 @@ export function registerWasmKernels(): string[] {
   registered = configs.map((c) => c.kernelName);
   registerBatchNormKernels();
   registered.push(...batchNormKernelConfigs('wasm').map((c) => c.kernelName));
+  registerDropoutKernels();
+  registered.push(DROPOUT);
   return registered;
 }
 

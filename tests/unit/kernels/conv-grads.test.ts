@@ -55,7 +55,7 @@ beforeAll(async () => {
 describe('registration', () => {
   test('our kernels replace the wasm ones', () => {
     const names = registerWasmKernels();
-    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'NormLabBatchNormTrain', 'NormLabBatchNormTrainGrad']);
+    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'NormLabBatchNormTrain', 'NormLabBatchNormTrainGrad', 'NormLabDropout']);
     // wasm 4.22 ships no filter gradient; its input gradient is kept as the NCHW fallback.
     expect(nativeWasmKernel('Conv2DBackpropFilter')).toBeUndefined();
     expect(nativeWasmKernel('Conv2DBackpropInput')).toBeDefined();

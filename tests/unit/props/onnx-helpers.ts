@@ -39,7 +39,7 @@ export const onnxMutation: fc.Arbitrary<OnnxMutation> = fc.oneof(
 
 /** Applies byte-level mutations to the bytes and structural ones through the protobuf schema. */
 export function mutateOnnx(src: Uint8Array, ms: OnnxMutation[]): Uint8Array {
-  let b = Uint8Array.from(src);
+  let b: Uint8Array = Uint8Array.from(src);
   for (const m of ms) {
     if (m.kind === 'flip') b[m.at % b.length] = m.value;
     else if (m.kind === 'cut') b = b.slice(0, m.at % (b.length + 1));

@@ -56,9 +56,19 @@ describe('ONNX importer, property-based (child process)', () => {
       // An Error (or RangeError) with a one-line message that says what is wrong, not a bare code.
       expect(['Error', 'RangeError', 'ExportError'], r.detail).toContain(type);
       expect(message.length, r.detail).toBeGreaterThan(15);
+      // Whether it failed at open or at run time, the message names the model it is about.
+      expect(message, r.detail).toMatch(/^the exported model[: ]/);
     }
     const by = (o: string) => results.filter((r) => r.outcome === o).length;
     expect(by('error')).toBeGreaterThan(CASES / 5);
+    const kinds = new Map<string, number>();
+    for (const r of results.filter((x) => x.outcome === 'error')) {
+      const k = r.detail.split('\t')[1].replace(/the exported model/, 'MODEL').slice(0, 70);
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    const atRun = results.filter((x) => x.detail.includes('onnxruntime could not run the model')).length;
+    console.log(`  of which at run time (the session opened, inference failed): ${atRun}`);
+    console.log([...kinds].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `  ${n}× ${k}`).join('\n'));
     console.log(`[props] ONNX mutants tried: ${cases.length} (${by('ok')} working sessions, ${by('error')} clear errors, ${by('crash')} crashes, ${by('hang')} hangs)`);
   });
 });

@@ -51,7 +51,10 @@ function fieldValue(f: SettingField): fc.Arbitrary<unknown> {
 const settingsObject: fc.Arbitrary<Record<string, unknown>> = fc
   .tuple(
     // A few fields per object (a form or a CLI line sets a handful), each valid most of the time.
-    fc.subarray([...SETTINGS], { maxLength: 6 }).chain((fs) => (fs.length ? fc.tuple(...fs.map((f) => fieldValue(f).map((v) => [f.key, v] as const))) : fc.constant([]))).map((kv) => Object.fromEntries(kv)),
+    fc
+      .subarray([...SETTINGS], { maxLength: 6 })
+      .chain((fs): fc.Arbitrary<[string, unknown][]> => (fs.length ? fc.tuple(...fs.map((f) => fieldValue(f).map((v): [string, unknown] => [f.key, v]))) : fc.constant([])))
+      .map((kv) => Object.fromEntries(kv)),
     // Unknown keys, including ones that look like prototype pollution.
     fc.option(fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('__proto__', 'constructor', 'toString', 'Epochs')), fc.nat(), { maxKeys: 2 }), { freq: 6 }),
   )

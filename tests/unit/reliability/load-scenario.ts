@@ -87,6 +87,7 @@ export async function loadScenario(root: string, opts: { jobs: number; clients: 
     await waitUntil(() => clients.every((c) => c.finals[warm.job.id] === 'done'), 60_000);
     await clients[0].call('analysis.misclassified', { runId: warm.run.id, n: 10, testLimit: 100 });
     const before = await mem();
+    if (typeof before.tensors !== 'number') throw new Error('the engine ping did not report tf.memory()');
     const t0 = performance.now();
 
     const jobIds: string[] = [];

@@ -7,7 +7,7 @@ import { DEFAULT_SETTINGS, SETTINGS } from '../../../src-main/contract/settings'
 import type { EpochMetrics, JobInfo } from '../../../src-main/contract/api';
 import {
   canCancel, canDelete, canResume, formFromSettings, formToSettings, formatEta, groupedFields, keySettings, mergeEpoch,
-  onConventionChange, queuePositions, rangeText,
+  isolatedPoints, onConventionChange, queuePositions, rangeText,
 } from '../../../src-renderer/src/views/runs/form';
 
 describe('run form from the settings table', () => {
@@ -146,8 +146,7 @@ describe('run list helpers', () => {
 });
 
 describe('dots for isolated points', () => {
-  it('finds the subpaths of a d3 line that are a single point', async () => {
-    const { isolatedPoints } = await import('../../../src-renderer/src/views/runs/dots');
+  it('finds the subpaths of a d3 line that are a single point', () => {
     expect(isolatedPoints('M10,20Z')).toEqual([{ x: 10, y: 20 }]);
     expect(isolatedPoints('M0,5L10,6L20,7')).toEqual([]);
     // A gap (undefined value) leaves a lone point after it.

@@ -4,17 +4,7 @@
  * (a subpath with a move but no line), in the line's colour; it follows every redraw, including
  * resizes and legend toggles, because it reacts to the chart's own DOM changes.
  */
-
-/** Points (x, y in the plot's coordinates) of the subpaths of `d` that have no line segment. */
-export function isolatedPoints(d: string): { x: number; y: number }[] {
-  const out: { x: number; y: number }[] = [];
-  for (const seg of d.split('M').slice(1)) {
-    if (/[LCQAHV]/i.test(seg.replace(/Z/gi, ''))) continue;
-    const nums = seg.match(/-?\d*\.?\d+(?:e[-+]?\d+)?/gi);
-    if (nums && nums.length >= 2) out.push({ x: Number(nums[0]), y: Number(nums[1]) });
-  }
-  return out;
-}
+import { isolatedPoints } from './form';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
