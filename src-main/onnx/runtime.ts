@@ -127,8 +127,15 @@ export async function runBatches(s: OnnxSession, nchw: Float32Array, count: numb
     // Our exports name both outputs; another exporter's model (e.g. torch.onnx) gives logits only.
     const l = (out.logits ?? out[s.session.outputNames[0]]) as ort.Tensor;
     if (l.dims.length !== 2) throw new Error(`${s.file}: output "${s.session.outputNames[0]}" has shape [${l.dims.join(', ')}], expected [N, classes]`);
+    if (Number(l.dims[0]) !== n || (probs && Number(l.dims[1]) !== classes)) {
+      throw new Error(`${s.file}: output "${s.session.outputNames[0]}" has shape [${l.dims.join(', ')}] for a batch of ${n}${probs ? ` (earlier batches: ${classes} classes)` : ''}`);
+    }
     classes = Number(l.dims[1]);
     const p = out.probabilities ? ((out.probabilities as ort.Tensor).data as Float32Array) : softmaxRows(l.data as Float32Array, classes);
+    // A damaged model can give outputs of sizes that disagree; say so instead of a RangeError from set().
+    if (p.length !== n * classes || l.data.length !== n * classes) {
+      throw new Error(`${s.file}: outputs hold ${p.length} probabilities and ${l.data.length} logits, expected ${n} × ${classes} for a batch of ${n}`);
+    }
     probs ??= new Float32Array(count * classes);
     logits ??= new Float32Array(count * classes);
     probs.set(p, start * classes);

@@ -114,6 +114,7 @@ export function registerDropoutKernels(): void {
 export function fusedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor | null {
   if (process.env.NORMLAB_FUSED_DROPOUT === '0' || x.dtype !== 'float32' || !tf.getKernel(DROPOUT, tf.getBackend())) return null;
   const [y, mask] = tf.engine().runKernel(DROPOUT, { x }, { rate, seed }) as tf.Tensor[];
-  // Inside a tape the mask stays alive as a saved output; the caller's tidy releases this handle.
-  return (mask, y!);
+  // A tape keeps its own clone of the saved mask, so this handle can go now.
+  mask!.dispose();
+  return y!;
 }
