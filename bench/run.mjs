@@ -104,13 +104,17 @@ const scripts = want('train') || want('trainer') ? await bundle() : null;
 const result = {};
 if (want('train')) Object.assign(result, trainSection(scripts.train));
 if (want('trainer')) {
-  const args = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '12', '--repeats', '3', '--profile'];
+  const args = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '10', '--repeats', '3', '--profile'];
   const tr = runCase(scripts.trainer, 'trainer (trainRun), wasm, threads 1', args, { NORMLAB_THREADS: '1' });
   result.trainer = tr;
   const p1 = result.pytorch?.[0] ?? (result.pytorch_1_thread = torch(1));
   if (p1 && !p1.error && !tr.error) result.ratio_trainer_vs_pytorch_same_threads = Number((tr.train_img_per_s / p1.train_img_per_s).toFixed(3));
 }
-if (want('onnx')) result.onnx = runJsonScript('onnx inference (onnx-bench)', 'onnx-bench.mjs', quick ? ['--seconds', '1', '--rounds', '3'] : [], 150_000);
+if (want('onnx')) {
+  // Alone it runs its own defaults; beside the other sections, shorter rounds keep the whole bench near 3 minutes.
+  const args = quick ? ['--seconds', '1', '--rounds', '3'] : only.length === 1 ? [] : ['--seconds', '1', '--rounds', '5'];
+  result.onnx = runJsonScript('onnx inference (onnx-bench)', 'onnx-bench.mjs', args, 150_000);
+}
 if (want('landscape')) {
   const short = only.length !== 1 || quick;
   result.landscape = runJsonScript('loss landscape (landscape-bench)', 'landscape-bench.mjs', short ? ['--rows', '1', '--batches', '250'] : [], 300_000);
@@ -124,7 +128,7 @@ function trainSection(script) {
     // tfjs-backend-wasm 4.22 turns its threaded build off under Node (tfjs issue #3830: the
     // Emscripten pthread pool starts its workers from a blob: URL, which worker_threads rejects),
     // so this case reports the threads actually used (1).
-    runCase(script, 'wasm, threads 2 requested', ['--backend', 'wasm', ...reps], { NORMLAB_THREADS: '2' }),
+    runCase(script, 'wasm, threads 2 requested', ['--backend', 'wasm', ...(quick ? reps : ['--steps', '8', '--repeats', '2'])], { NORMLAB_THREADS: '2' }),
     // The cpu backend is plain JS (~4 img/s at batch 128): a short look at batch 16.
     runCase(script, 'cpu (batch 16, brief)', ['--backend', 'cpu', '--batch', '16', '--steps', '1', '--repeats', '1']),
   ];

@@ -237,7 +237,7 @@ export class BatchNorm implements NormLayer {
    */
   private whole(x: tf.Tensor4D, sinkFn: StatsSink): tf.Tensor {
     if (!useFusedBn()) return normalizeCore(x, this.gamma, this.beta, [0, 1, 2], this.eps, sinkFn);
-    const { y, mean, variance } = batchNormTrain(x, this.gamma, this.beta, this.eps);
+    const { y, mean, variance } = batchNormTrain(x, this.gamma as tf.Tensor1D, this.beta as tf.Tensor1D, this.eps);
     sinkFn(mean, variance);
     return y;
   }

@@ -34,7 +34,7 @@ describe('soak', () => {
   it('kill -9 loop: 8 kills during training/resumes, 4 during exports', async () => {
     const seed = Number(process.env.NORMLAB_KILL_SEED ?? Date.now() % 100000);
     const f = await killScenario(join(root, 'kill'), { trainKills: 8, exportKills: 4, epochs: 20, seed });
-    console.log(`[faults] CLI kill -9 loop (seed ${f.seed}): ${f.trainKills} during training, ${f.exportKills} during export, ${f.atWriteKills} aimed at a checkpoint write, ${f.midWrite} left a temp file (killed mid-write), ${f.resumes} resumes; offsets ${f.offsetsMs.join(', ')} ms`);
+    console.log(`[faults] CLI kill -9 loop (seed ${f.seed}): ${f.trainKills} during training, ${f.exportKills} during export, ${f.atWriteKills} aimed at the start of a checkpoint or export write, ${f.midWrite} left a temp file (killed mid-write), ${f.resumes} resumes; offsets ${f.offsetsMs.join(', ')} ms`);
     expect(f.trainKills).toBeGreaterThanOrEqual(6);
   });
 });

@@ -24,6 +24,8 @@ export const DROPOUT = 'NormLabDropout';
 export function dropoutInto(y: Float32Array, x: Float32Array, rate: number, seed: number, mask?: Float32Array): void {
   // The float32 value the mask tensor would hold.
   const scale = Math.fround(1 / (1 - rate));
+  // u = v / 2³² ≥ rate  ⟺  v ≥ rate·2³² exactly (scaling by a power of two is exact): no division.
+  const threshold = rate * 4294967296;
   let a = seed >>> 0;
   const n = x.length;
   for (let i = 0; i < n; i++) {
@@ -32,9 +34,8 @@ export function dropoutInto(y: Float32Array, x: Float32Array, rate: number, seed
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     // A float32 × float32 product is exact in double, so the store rounds it like f32 multiply.
-    const m = u >= rate ? scale : 0;
+    const m = (t ^ (t >>> 14)) >>> 0 >= threshold ? scale : 0;
     y[i] = x[i] * m;
     if (mask) mask[i] = m;
   }

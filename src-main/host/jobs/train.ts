@@ -83,7 +83,11 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     update({ status: result.status, finished: new Date().toISOString(), pid: undefined });
     return { status: result.status, run };
   } catch (e) {
-    update({ status: 'failed', error: (e as Error).message, pid: undefined, finished: new Date().toISOString() });
+    try {
+      update({ status: 'failed', error: (e as Error).message, pid: undefined, finished: new Date().toISOString() });
+    } catch {
+      // The disk is still full (or gone): report the first failure, which says what was lost and kept.
+    }
     throw e;
   }
 }

@@ -99,10 +99,13 @@ describe('disk full during training', () => {
     };
     const err = await JOBS.train({ runId: run.id, resume: false }, ctx).then(() => null, (e: Error) => e);
     fault.match = null;
-    expect(err?.message).toMatch(/^disk full while writing /);
+    // The first failure is reported (what was being written and what was kept), not the failed status update after it.
+    expect(err?.message).toMatch(/^disk full while writing (metrics of epoch 2|BN record of step \d+|checkpoint last|weights epoch-2) of run /);
     expect(integrityProblems(root)).toEqual([]);
     // Nothing could be recorded after the fault; the last good state is epoch 1 and it loads.
     expect(ws.readCheckpoint(run.id, 'last')!.epoch).toBe(1);
-    expect(['running', 'failed']).toContain(ws.getRun(run.id).status);
+    const left = ws.getRun(run.id);
+    expect(['running', 'failed']).toContain(left.status);
+    console.log(`[faults] disk full for every write of the run: job error "${err?.message}"; run.json left ${left.status}`);
   });
 });

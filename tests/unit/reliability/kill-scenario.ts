@@ -3,7 +3,7 @@
  * during an export, at seeded random offsets; shared by the fast test and the soak test.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { mulberry32 } from '../../../src-main/engine/rng';
@@ -77,7 +77,7 @@ export interface KillFigures {
   exportKills: number;
   /** Kills after which a temp file of an unfinished write was found (and cleaned) on open. */
   midWrite: number;
-  /** Kills aimed at the start of a checkpoint write (inotify on checkpoints/). */
+  /** Kills aimed at the start of a file write (inotify on checkpoints/ or exports/). */
   atWriteKills: number;
   resumes: number;
   offsetsMs: number[];
@@ -100,7 +100,7 @@ function checkAfterKill(root: string, bystanders: Record<string, Record<string, 
  * write), resumes it to done, then kills `exportKills` exports at random offsets and finally
  * exports it whole. Returns the figures.
  */
-export async function killScenario(root: string, opts: { trainKills: number; exportKills: number; epochs: number; seed: number }): Promise<KillFigures> {
+export async function killScenario(root: string, opts: { trainKills: number; exportKills: number; epochs: number; seed: number; finalExport?: boolean }): Promise<KillFigures> {
   const rng = mulberry32(opts.seed);
   const figures: KillFigures = { seed: opts.seed, trainKills: 0, exportKills: 0, midWrite: 0, atWriteKills: 0, resumes: 0, offsetsMs: [] };
   const common = ['--workspace', root, '--json'];
@@ -150,10 +150,16 @@ export async function killScenario(root: string, opts: { trainKills: number; exp
   const exportsDir = join(root, 'runs', runId, 'exports');
   for (let k = 0; k < opts.exportKills; k++) {
     // Startup of the CLI and the engine takes ~1.5 s; the export and its parity check ~1 s more.
+    // Even rounds: kill the moment the export's file write starts; odd rounds: at a random offset.
+    const atWrite = k % 2 === 0;
     const offset = 1200 + Math.round(rng() * 2000);
-    figures.offsetsMs.push(offset);
+    if (atWrite) {
+      mkdirSync(exportsDir, { recursive: true });
+      figures.atWriteKills++;
+    } else figures.offsetsMs.push(offset);
     const before = hashTree(join(root, 'runs', runId));
-    const r = await runCli(['export', runId, ...common], (line) => (line === null ? offset : undefined));
+    const r = await runCli(['export', runId, ...common], atWrite ? undefined : (line) => (line === null ? offset : undefined), atWrite ? exportsDir : undefined);
+    if (atWrite) expect(r.signal, `the export was not killed at its write: ${r.stderr}`).toBe('SIGKILL');
     if (r.signal !== 'SIGKILL') continue; // finished before the kill: nothing to check beyond the next round
     figures.exportKills++;
     const wsk = new Workspace(root, { warn: () => {} });
@@ -168,6 +174,7 @@ export async function killScenario(root: string, opts: { trainKills: number; exp
     for (const [p, h] of Object.entries(before)) if (!p.startsWith('exports/')) expect(after[p], p).toBe(h);
     expect(hashTree(join(root, 'runs', bystanderId))).toEqual(bystanders[bystanderId]);
   }
+  if (opts.finalExport === false) return figures;
   const ex = await runCli(['export', runId, ...common]);
   expect(ex.code, ex.stderr).toBe(0);
   ws = checkAfterKill(root, { [bystanderId]: bystanders[bystanderId] }, figures);
