@@ -41,6 +41,17 @@ export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [
   strides: [number, number] | number, pad: Pad, dimRoundingMode?: 'floor' | 'round' | 'ceil'): tf.Tensor4D {
   const info = backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode);
   const [kh, kw, ci, co] = filterShape;
+  const p0 = info.padInfo;
+  if (kh === 1 && kw === 1 && info.strideHeight === 1 && info.strideWidth === 1 && p0.top === 0 && p0.left === 0 &&
+    info.outHeight === x.shape[1] && info.outWidth === x.shape[2]) {
+    // A 1×1 convolution is a matrix product: dW = X[M,CI]ᵀ · dY[M,CO]. One 2-D transpose and
+    // an XNNPACK GEMM (matMul with transposeA would leave XNNPACK for a slow loop).
+    return tf.tidy(() => {
+      const m = x.shape[0] * x.shape[1] * x.shape[2];
+      const g = tf.matMul(tf.transpose(tf.reshape(x, [m, ci])) as tf.Tensor2D, tf.reshape(dy, [m, co]) as tf.Tensor2D);
+      return tf.reshape(g, [1, 1, ci, co]) as tf.Tensor4D;
+    });
+  }
   return tf.tidy(() => {
     const xt = tf.transpose(x, [3, 1, 2, 0]);
     const dyt = tf.transpose(dy, [1, 2, 0, 3]);

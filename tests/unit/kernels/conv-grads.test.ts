@@ -82,6 +82,22 @@ describe('Conv2DBackpropFilter (wasm) matches the cpu kernel', () => {
   });
 });
 
+test('Conv2DBackpropFilter of a 1×1 conv (the matMul path) matches the direct loop and cpu', async () => {
+  const c: Case = { n: 3, h: 12, w: 9, ci: 16, co: 8, kh: 1, kw: 1, stride: [1, 1], pad: 'valid' };
+  const xShape: [number, number, number, number] = [c.n, c.h, c.w, c.ci];
+  const { info, g } = geom(c);
+  const xv = digitBlock(xShape, 41);
+  const dyv = uniform(info.outShape.reduce((p, q) => p * q, 1), 42);
+  for (const pad of ['valid', 'same'] as const) {
+    const run = () => tf.engine().runKernel('Conv2DBackpropFilter',
+      { x: tf.tensor4d(xv, xShape), dy: tf.tensor(dyv, info.outShape) },
+      { strides: [1, 1], pad, dataFormat: 'NHWC', filterShape: [1, 1, c.ci, c.co] }) as tf.Tensor;
+    const got = await on('wasm', run);
+    expect(relErr(got, naiveFilterGrad(g, xv, dyv))).toBeLessThan(1e-5);
+    expect(relErr(got, await on('cpu', run))).toBeLessThan(1e-5);
+  }
+});
+
 describe('Conv2DBackpropInput (wasm) matches the cpu kernel', () => {
   test.each(cases(23, 24).map((c) => [label(c), c] as const))('%s', async (_, c) => {
     const xShape: [number, number, number, number] = [c.n, c.h, c.w, c.ci];
