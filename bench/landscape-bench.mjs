@@ -20,7 +20,7 @@ try {
     input: join(here, 'landscape-bench.ts'),
     platform: 'node',
     // Native and wasm packages stay external; the rest (tfjs-core has extensionless deep imports) is bundled.
-    external: [/^@tensorflow\/tfjs-backend-wasm/, /^@tensorflow\/tfjs-node/, /^node:/],
+    external: [/^@tensorflow\/tfjs-backend-wasm/, /^@tensorflow\/tfjs-node/, /^onnxruntime-node/, /^onnx-proto/, /^node:/],
     output: { dir: outDir, entryFileNames: 'landscape-bench.mjs', format: 'esm', codeSplitting: false },
     logLevel: 'warn',
   });

@@ -213,6 +213,19 @@ export interface PointValue {
   acc: number;
 }
 
+/**
+ * What evaluateGrid and the job need of an evaluator: the tfjs LandscapeEvaluator (synchronous)
+ * and the ONNX Runtime one (analysis/landscape-ort.ts, asynchronous) both fit.
+ */
+export interface PointEvaluator {
+  /** Images in the evaluation slice. */
+  readonly count: number;
+  /** Which engine evaluates the points ('tfjs' or 'onnxruntime'), for the report's notes. */
+  readonly engine: string;
+  at(coeffs: number[]): PointValue | Promise<PointValue>;
+  dispose(): void;
+}
+
 export interface EvaluatorOptions {
   loss?: LossKind;
   /** Images per predict call (default: the whole slice in one call, at most 1000). */
@@ -228,7 +241,8 @@ export interface EvaluatorOptions {
  * tensors once; each point assigns the variables with tensor ops (no copies through JS) and runs
  * one predict per batch. The model's own variables are overwritten: dispose the model after.
  */
-export class LandscapeEvaluator {
+export class LandscapeEvaluator implements PointEvaluator {
+  readonly engine = 'tfjs';
   private readonly vars: { name: string; variable: tf.Variable; base: tf.Tensor; d: tf.Tensor[] }[] = [];
   private readonly batches: { x: tf.Tensor4D; onehot: tf.Tensor2D; labels: tf.Tensor1D; n: number }[] = [];
   private readonly calib: tf.Tensor4D | null = null;
@@ -372,14 +386,15 @@ export interface GridHooks {
 }
 
 /**
- * Loss/accuracy on the grid xs × ys (row-major: row j is ys[j]). Resolves null if cancelled.
+ * Loss/accuracy on the grid xs × ys (row-major: row j is ys[j]) with either evaluator. Resolves
+ * null if cancelled.
  */
-export async function evaluateGrid(ev: LandscapeEvaluator, xs: number[], ys: number[], hooks: GridHooks = {}): Promise<{ loss: Float64Array; acc: Float64Array } | null> {
+export async function evaluateGrid(ev: PointEvaluator, xs: number[], ys: number[], hooks: GridHooks = {}): Promise<{ loss: Float64Array; acc: Float64Array } | null> {
   const loss = new Float64Array(xs.length * ys.length);
   const acc = new Float64Array(xs.length * ys.length);
   for (let j = 0; j < ys.length; j++) {
     for (let i = 0; i < xs.length; i++) {
-      const v = ev.at([xs[i], ys[j]]);
+      const v = await ev.at([xs[i], ys[j]]);
       loss[j * xs.length + i] = v.loss;
       acc[j * xs.length + i] = v.acc;
       await hooks.onPoint?.();

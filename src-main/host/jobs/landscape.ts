@@ -13,8 +13,10 @@ import { limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import {
   differenceDirection, evaluateGrid, filterNormalizedDirection, flatten, LandscapeEvaluator, linspace, trainableNames,
-  trajectoryPca, unflatten, type Direction,
+  trajectoryPca, unflatten, type Direction, type PointEvaluator,
 } from '../../analysis/landscape';
+import { OrtLandscapeEvaluator } from '../../analysis/landscape-ort';
+import { ExportError } from '../../onnx/export';
 import { normLab } from '../../analysis/image-norm';
 import type { JobContext } from '../protocol';
 
@@ -30,6 +32,11 @@ export interface LandscapeJobPayload {
   checkpoint: LandscapeCheckpoint;
   /** Images per predict call (default: the whole slice up to 1000). */
   batch?: number;
+  /**
+   * Which engine evaluates the points. 'auto' (default): ONNX Runtime while BN statistics are held
+   * fixed, tfjs when they are recomputed (that needs batch statistics, which the export lacks).
+   */
+  engine?: 'auto' | 'onnxruntime' | 'tfjs';
 }
 
 /** Tag of the weights written after epoch n (0 = initial weights); see the report's note on train.ts. */
@@ -110,16 +117,37 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
   }
   // The third direction carries the 1-D interpolation: final + (1 − α)(init − final).
   const lineDir = differenceDirection(final, init);
-  const ev = new LandscapeEvaluator(model, final, [...directions!, lineDir], slice, state.normalization, {
-    loss: run.settings.loss,
-    batch: p.batch,
-    ...(p.recomputeBn ? { calibration: data.train } : {}),
-  });
+  const allDirs = [...directions!, lineDir];
+  let ev: PointEvaluator | null = null;
+  const engine = p.engine ?? 'auto';
+  if (engine === 'onnxruntime' && p.recomputeBn) {
+    notes.push('engine: tfjs, not onnxruntime: recomputing BN statistics needs batch statistics, which the ONNX export (inference form) lacks');
+  } else if (engine !== 'tfjs' && !p.recomputeBn) {
+    try {
+      const ort = new OrtLandscapeEvaluator(spec, final, allDirs, slice, state.normalization, { loss: run.settings.loss, batch: p.batch, threads: 2 });
+      ev = ort;
+      notes.push(`engine: onnxruntime-node (CPU, 2 threads), one ONNX export per point, BN at the running statistics${ort.foldBn ? ', folded into the convolutions' : ''}`);
+    } catch (e) {
+      // A spec the exporter cannot express still gets its landscape, on the slower engine.
+      if (!(e instanceof ExportError)) throw e;
+      notes.push(`engine: tfjs (${backendInfo()?.backend ?? 'unknown'}), because the model cannot be exported to ONNX: ${e.message}`);
+    }
+  }
+  if (!ev) {
+    if (!notes.some((n) => n.startsWith('engine:'))) {
+      notes.push(`engine: tfjs (${backendInfo()?.backend ?? 'unknown'})${p.recomputeBn ? ', BN statistics recomputed at every point' : ''}`);
+    }
+    ev = new LandscapeEvaluator(model, final, allDirs, slice, state.normalization, {
+      loss: run.settings.loss,
+      batch: p.batch,
+      ...(p.recomputeBn ? { calibration: data.train } : {}),
+    });
+  }
   try {
     const evalStart = performance.now();
     const total = p.grid * p.grid + p.line + 1;
     let done = 0;
-    const centre = ev.at([0, 0, 0]);
+    const centre = await ev.at([0, 0, 0]);
     done++;
     const grid = await evaluateGrid(ev, xs!, ys!, {
       onPoint: async () => { done++; await yieldNow(); },
@@ -142,7 +170,7 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
       const loss: number[] = [];
       const acc: number[] = [];
       for (const a of alphas) {
-        const v = ev.at([0, 0, 1 - a]);
+        const v = await ev.at([0, 0, 1 - a]);
         loss.push(v.loss);
         acc.push(v.acc);
         done++;
@@ -168,7 +196,7 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
       line,
       trajectory,
       notes,
-      backend: backendInfo()?.backend ?? 'unknown',
+      backend: ev.engine === 'onnxruntime' ? 'onnxruntime' : (backendInfo()?.backend ?? 'unknown'),
       seconds: (performance.now() - started) / 1000,
       pointsPerSecond: done / evalSeconds,
     };

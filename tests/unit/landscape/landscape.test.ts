@@ -102,8 +102,9 @@ describe('PCA of the trajectory', () => {
 });
 
 describe('the landscape job on a trained run', () => {
-  it("puts the trained model's loss on the slice at the grid's centre (exactly, same batches)", async () => {
-    const r = (await landscapeJob(payload(), jobContext(dir))) as LandscapeReport;
+  it("tfjs evaluator: puts the trained model's loss on the slice at the grid's centre (exactly, same batches)", async () => {
+    // Exact equality needs the same engine as evaluate(); ORT's parity is tested in ort.test.ts.
+    const r = (await landscapeJob(payload({ engine: 'tfjs' }), jobContext(dir))) as LandscapeReport;
     expect(r.status).toBe('ok');
     const model = buildModel(spec, settings.seed);
     model.setWeights(state.weights);
