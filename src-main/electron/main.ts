@@ -3,11 +3,12 @@
  * reaches the services through one invoke channel whose method names are checked here, and
  * receives events on one channel.
  */
-import { app, BrowserWindow, dialog, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, shell, type IpcMainInvokeEvent, type WebContents } from 'electron';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApiError, METHODS, type ApiErrorShape } from '../contract/api';
 import { createServices } from '../services';
+import { setRevealHandler } from '../services/onnx';
 import { CALL_CHANNEL, EVENT_CHANNEL } from './channels';
 import { ELECTRON_CSP } from './security';
 
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
   let services: Services;
   try {
     services = await createServices({ workspace });
+    // "Open containing folder" for exports: only the desktop door can show a folder.
+    setRevealHandler((path) => shell.showItemInFolder(path));
   } catch (err) {
     dialog.showErrorBox('NormLab cannot start', `The workspace at ${workspace} could not be opened:\n${err instanceof Error ? err.message : String(err)}`);
     app.exit(1);
