@@ -99,6 +99,28 @@ export function layerWeights(weights: NamedWeights): { layers: LayerWeights[]; o
   return { layers, overall: { count: total, norm: Math.sqrt(ss), sparsity: sparsity(all), hist: logAbsHistogram(all) } };
 }
 
+/** At most this many epochs get full histograms in the weights result (about 4 KB each for S5). */
+export const HIST_EPOCH_CAP = 40;
+
+/**
+ * At most `cap` of the sorted `epochs`, evenly spaced by index; the first and last are always kept,
+ * so the start and the end of training are both shown.
+ */
+export function subsampleEpochs(epochs: readonly number[], cap: number = HIST_EPOCH_CAP): number[] {
+  if (epochs.length <= cap) return [...epochs];
+  if (cap <= 1) return epochs.length ? [epochs[epochs.length - 1]] : [];
+  const out: number[] = [];
+  for (let k = 0; k < cap; k++) out.push(epochs[Math.round((k * (epochs.length - 1)) / (cap - 1))]);
+  return [...new Set(out)];
+}
+
+/** The log10|w| histogram of every conv/dense kernel (names ending in /kernel), keyed by name. */
+export function kernelHistograms(weights: NamedWeights): Record<string, LogAbsHistogram> {
+  const out: Record<string, LogAbsHistogram> = {};
+  for (const name of Object.keys(weights)) if (name.endsWith('/kernel')) out[name] = logAbsHistogram(weights[name].data);
+  return out;
+}
+
 /**
  * The per-step effect of the run's regularizers on a weight with no data gradient.
  * L2 in the loss adds 2λw to the gradient: one SGD step is w ← w − lr·2λ·w, and heavy-ball

@@ -211,7 +211,20 @@ export interface RunWeights {
   normsOverEpochs: { epoch: number; norms: Record<string, number> }[];
   /** Share of kernel weights with |w| < 1e-3 after each epoch (metrics.jsonl). */
   sparsityOverEpochs: { epoch: number; sparsity: number }[];
+  /**
+   * Per kernel, the log10|w| histogram (LOG_EDGES bins) of each stored epoch's weights
+   * (weights/epoch-N), at most HIST_EPOCH_CAP epochs, evenly subsampled; empty when none were stored.
+   */
+  histsOverEpochs: EpochHistograms[];
+  /** Why histsOverEpochs is empty or partial (e.g. "per-epoch weights were not recorded for this run"); null when complete. */
+  histsOverEpochsNote: string | null;
   decay: DecayInfo;
+}
+
+/** The kernel histograms of one epoch's stored weights, keyed by layer name (…/kernel). */
+export interface EpochHistograms {
+  epoch: number;
+  layers: Record<string, LogAbsHistogram>;
 }
 
 export interface WeightsResult {

@@ -7,7 +7,7 @@ import { DEFAULT_SETTINGS, SETTINGS } from '../../../src-main/contract/settings'
 import type { EpochMetrics, JobInfo } from '../../../src-main/contract/api';
 import {
   canCancel, canDelete, canResume, formFromSettings, formToSettings, formatEta, groupedFields, keySettings, mergeEpoch,
-  isolatedPoints, onConventionChange, queuePositions, rangeText,
+  onConventionChange, queuePositions, rangeText,
 } from '../../../src-renderer/src/views/runs/form';
 
 describe('run form from the settings table', () => {
@@ -142,15 +142,5 @@ describe('run list helpers', () => {
     expect(formatEta(42.4)).toBe('42 s');
     expect(formatEta(75)).toBe('1 min 15 s');
     expect(formatEta(3720)).toBe('1 h 2 min');
-  });
-});
-
-describe('dots for isolated points', () => {
-  it('finds the subpaths of a d3 line that are a single point', () => {
-    expect(isolatedPoints('M10,20Z')).toEqual([{ x: 10, y: 20 }]);
-    expect(isolatedPoints('M0,5L10,6L20,7')).toEqual([]);
-    // A gap (undefined value) leaves a lone point after it.
-    expect(isolatedPoints('M0,5L10,6M30.5,-2e-3Z')).toEqual([{ x: 30.5, y: -0.002 }]);
-    expect(isolatedPoints('')).toEqual([]);
   });
 });

@@ -53,6 +53,21 @@ export const PALETTE = ['#2f6db5', '#d1603d', '#3a9a5b', '#8b5cb8', '#c29a1f', '
 
 const MARGIN = { top: 12, right: 16, bottom: 40, left: 56 };
 
+/**
+ * Indices of the isolated points of a series: drawable points whose neighbours (in array order)
+ * are absent or not drawable. d3.line draws such a point as a bare move, i.e. invisibly.
+ */
+export function isolatedIndices(points: readonly LinePoint[], drawable: (p: LinePoint) => boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    if (!drawable(points[i])) continue;
+    const prev = i > 0 && drawable(points[i - 1]);
+    const next = i + 1 < points.length && drawable(points[i + 1]);
+    if (!prev && !next) out.push(i);
+  }
+  return out;
+}
+
 export class LineChart {
   readonly root: HTMLDivElement;
   private readonly legendEl: HTMLDivElement;
@@ -85,6 +100,7 @@ export class LineChart {
     this.plot.append('text').attr('class', 'nl-axis-label nl-axis-label-y').attr('text-anchor', 'middle').attr('transform', 'rotate(-90)');
     this.plot.append('g').attr('class', 'nl-markers');
     this.plot.append('g').attr('class', 'nl-lines');
+    this.plot.append('g').attr('class', 'nl-dots');
     const hover = this.plot.append('g').attr('class', 'nl-hover');
     hover.append('line').attr('class', 'nl-hover-rule');
     hover.append('g').attr('class', 'nl-hover-dots');
@@ -191,7 +207,8 @@ export class LineChart {
     mAll.select('line').attr('y1', 0).attr('y2', h);
     mAll.select('text').text((m) => m.label);
 
-    const line = d3.line<LinePoint>().defined((p) => Number.isFinite(p.y) && (!this.data.logY || p.y > 0)).x((p) => x(p.x)).y((p) => y(p.y));
+    const drawable = (p: LinePoint): boolean => Number.isFinite(p.y) && (!this.data.logY || p.y > 0);
+    const line = d3.line<LinePoint>().defined(drawable).x((p) => x(p.x)).y((p) => y(p.y));
     const paths = this.plot.select('.nl-lines').selectAll<SVGPathElement, LineSeries>('path').data(visible, (s) => s.id);
     paths.exit().remove();
     paths.enter().append('path').attr('class', 'nl-line').merge(paths)
@@ -199,6 +216,17 @@ export class LineChart {
       .attr('d', (s) => line([...s.points]) ?? '')
       .attr('stroke', (s) => this.color(s, series.indexOf(s)))
       .classed('dashed', (s) => Boolean(s.dashed));
+
+    // A lone point (a run's first epoch, or one between gaps) has no segment to stroke: show it as a dot.
+    type Dot = { s: LineSeries; p: LinePoint; key: string };
+    const lone: Dot[] = visible.flatMap((s) => isolatedIndices(s.points, drawable).map((i) => ({ s, p: s.points[i], key: `${s.id}\u0000${i}` })));
+    const dots = this.plot.select('.nl-dots').selectAll<SVGCircleElement, Dot>('circle').data(lone, (d) => d.key);
+    dots.exit().remove();
+    dots.enter().append('circle').attr('class', 'nl-dot').attr('r', 3.5).merge(dots)
+      .attr('data-series', (d) => d.s.id)
+      .attr('cx', (d) => x(d.p.x))
+      .attr('cy', (d) => y(d.p.y))
+      .attr('fill', (d) => this.color(d.s, series.indexOf(d.s)));
 
     this.bindHover(visible, x, y, w, h, xFmt, yFmt);
   }

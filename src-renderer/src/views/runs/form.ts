@@ -178,17 +178,3 @@ export function formatEta(seconds: number | undefined): string {
 export function formatCreated(iso: string): string {
   return iso ? iso.replace('T', ' ').slice(0, 16) : '—';
 }
-
-/**
- * Isolated points of an SVG path (x, y in the plot's coordinates): subpaths with a move and no
- * line segment, which is how d3.line draws a one-point series — invisibly. See dots.ts.
- */
-export function isolatedPoints(d: string): { x: number; y: number }[] {
-  const out: { x: number; y: number }[] = [];
-  for (const seg of d.split('M').slice(1)) {
-    if (/[LCQAHV]/i.test(seg.replace(/Z/gi, ''))) continue;
-    const nums = seg.match(/-?\d*\.?\d+(?:e[-+]?\d+)?/gi);
-    if (nums && nums.length >= 2) out.push({ x: Number(nums[0]), y: Number(nums[1]) });
-  }
-  return out;
-}
