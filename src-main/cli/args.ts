@@ -89,3 +89,23 @@ export function parse(argv: string[], options: Options, allowPositionals = true)
     throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
 }
+
+/** An integer flag in min..max (undefined when absent). */
+export function intFlag(name: string, raw: unknown, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(v) || v < min || v > max) {
+    throw new UsageError(`--${name} expects an integer in ${min}..${max}, got "${String(raw)}"`);
+  }
+  return v;
+}
+
+/** A number flag in (min, max] (undefined when absent). */
+export function numFlag(name: string, raw: unknown, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || v <= min || v > max) {
+    throw new UsageError(`--${name} expects a number in (${min}, ${max}], got "${String(raw)}"`);
+  }
+  return v;
+}

@@ -45,13 +45,46 @@ export function formatEpoch(m: EpochMetrics, epochs: number): string {
   );
 }
 
+/** A 24-character text progress bar followed by the percentage and a message. */
+export function bar(fraction: number, message: string): string {
+  const width = 24;
+  const filled = Math.round(fraction * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * fraction).toFixed(0).padStart(3)}% ${message}`;
+}
+
 function progressBar(job: JobInfo): string {
   const p = job.progress;
   if (!p) return '';
-  const width = 24;
-  const filled = Math.round(p.fraction * width);
   const eta = p.etaSeconds !== undefined && Number.isFinite(p.etaSeconds) ? ` ETA ${Math.round(p.etaSeconds)}s` : '';
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * p.fraction).toFixed(0).padStart(3)}% ${p.message}${eta}`;
+  return bar(p.fraction, p.message) + eta;
+}
+
+/**
+ * While an analysis job matching `match` works: a progress bar on a TTY, and Ctrl-C cancels it
+ * (a second Ctrl-C quits). Returns the function that stops following.
+ */
+export function followJob(s: Services, match: (job: JobInfo) => boolean, tty: boolean): () => void {
+  let jobId: string | null = null;
+  const off = s.subscribe((event, payload) => {
+    if (event !== 'job.updated') return;
+    const j = payload as JobInfo;
+    if (!match(j)) return;
+    jobId = j.id;
+    if (tty && j.state === 'running' && j.progress) process.stderr.write(`\r\x1b[K${progressBar(j)}`);
+  });
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted += 1;
+    if (interrupted > 1 || !jobId) process.exit(130);
+    process.stderr.write('\ncancelling…\n');
+    void s.handle('jobs.cancel', { id: jobId });
+  };
+  process.on('SIGINT', onSigint);
+  return () => {
+    off();
+    process.off('SIGINT', onSigint);
+    if (tty) process.stderr.write('\r\x1b[K');
+  };
 }
 
 /**

@@ -10,9 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { BnReport } from '../../src-main/contract/bn';
-import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served } from './helpers';
+import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served, watchProblems } from './helpers';
 
 const missing = missingPrerequisite();
 
@@ -25,15 +25,6 @@ function trainRun(workspace: string, flags: string[]): string {
   const r = cli(['train', '--batch', '50', '--json', ...flags], workspace);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { run_id: string }).run_id;
-}
-
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
 }
 
 describe.skipIf(missing)(`BN inspector end to end${missing ? ` (skipped: ${missing})` : ''}`, () => {

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { DropoutReport, DropoutUnavailable } from '../../src-main/contract/dropout';
-import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served } from './helpers';
+import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served, watchProblems } from './helpers';
 
 const missing = missingPrerequisite();
 
@@ -24,15 +24,6 @@ function trainRun(workspace: string, flags: string[]): string {
   expect(r.code, r.stderr).toBe(0);
   const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { run_id: string };
   return last.run_id;
-}
-
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
 }
 
 describe.skipIf(missing)(`dropout ensemble end to end${missing ? ` (skipped: ${missing})` : ''}`, () => {

@@ -8,26 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { LandscapeReport } from '../../src-main/contract/landscape';
 import { initBackend } from '../../src-main/engine/backend';
 import { smallSettings, tempWorkspace, trainedRun } from '../unit/landscape/helpers';
-import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served } from './helpers';
+import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served, watchProblems } from './helpers';
 
 const missing = missingPrerequisite();
 
 function cli(args: string[], workspace: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/normlab.js'), ...args, '--workspace', workspace], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
 }
 
 describe.skipIf(missing)(`loss landscape end to end${missing ? ` (skipped: ${missing})` : ''}`, () => {

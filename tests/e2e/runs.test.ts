@@ -11,18 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { artifact, launchChromium, missingPrerequisite, serve, type Served } from './helpers';
+import { artifact, launchChromium, missingPrerequisite, serve, type Served, watchProblems } from './helpers';
 
 const missing = missingPrerequisite();
-
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
-}
 
 async function fillForm(page: Page, values: Record<string, string>): Promise<void> {
   for (const [key, v] of Object.entries(values)) await page.getByTestId(`field-${key}`).fill(v);

@@ -8,19 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { artifact, launchChromium, missingPrerequisite, serve, type Served } from './helpers';
+import type { Browser } from 'playwright-core';
+import { artifact, launchChromium, missingPrerequisite, serve, type Served, watchProblems } from './helpers';
 
 const missing = missingPrerequisite();
-
-function watchProblems(page: Page): string[] {
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || /Content Security Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  return problems;
-}
 
 describe.skipIf(missing)(`S6 study in Chromium${missing ? ` (skipped: ${missing})` : ''}`, () => {
   let browser: Browser;

@@ -1,18 +1,11 @@
 /** `normlab bn RUN`: the BN inspector on the command line (running vs population vs batch statistics). */
 import type { JobInfo } from '../../contract/api';
 import { translateMomentum, type BnReport } from '../../contract/bn';
-import { parse, UsageError } from '../args';
+import { intFlag, parse, UsageError } from '../args';
 import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 const num = (x: number) => (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : x.toFixed(4)).padStart(10);
-
-function intFlag(v: unknown, flag: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} expects a whole number from ${min} to ${max}, got "${v}"`);
-  return n;
-}
 
 /** Text report: layer tables, accuracy table, gap, lag, ghost spreads, momentum translation. */
 export function formatBnReport(r: BnReport, channelsShown = Infinity): string[] {
@@ -126,13 +119,13 @@ export const bnCmd: Command = {
     });
     const req = {
       id: positionals[0],
-      ...(values.limit !== undefined ? { limit: intFlag(values.limit, 'limit', 1, 10_000_000) } : {}),
-      ...(values['test-limit'] !== undefined ? { testLimit: intFlag(values['test-limit'], 'test-limit', 1, 10_000_000) } : {}),
+      ...(values.limit !== undefined ? { limit: intFlag('limit', values.limit, 1, 10_000_000) } : {}),
+      ...(values['test-limit'] !== undefined ? { testLimit: intFlag('test-limit', values['test-limit'], 1, 10_000_000) } : {}),
       ...(batchSizes ? { batchSizes } : {}),
       ...(values.checkpoint !== undefined ? { checkpoint: String(values.checkpoint) } : {}),
       ...(values.recalibrate ? { recalibrate: true } : {}),
     };
-    const channels = intFlag(values.channels, 'channels', 1, 100_000) ?? Infinity;
+    const channels = intFlag('channels', values.channels, 1, 100_000) ?? Infinity;
     return withServices(workspaceDir(values.workspace), async (s) => {
       const tty = process.stderr.isTTY && !values.json;
       const off = s.subscribe((event, payload) => {

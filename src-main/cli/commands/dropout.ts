@@ -1,20 +1,9 @@
 /** `normlab dropout RUN`: MC-dropout ensemble against the weight-scaling rule. */
-import type { JobInfo } from '../../contract/api';
 import type { DropoutReport, DropoutResult } from '../../contract/dropout';
-import { parse, UsageError } from '../args';
-import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
-import type { Services } from '../../services';
+import { intFlag, parse, UsageError } from '../args';
+import { type Command, followJob, globalOptions, out, withServices, workspaceDir } from '../common';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-
-function intFlag(name: string, raw: unknown, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(v) || v < min || v > max) {
-    throw new UsageError(`--${name} expects an integer in ${min}..${max}, got "${String(raw)}"`);
-  }
-  return v;
-}
 
 /** Curve rows worth printing: K = 1, 2, 4, 8, … and the last. */
 export function curveRows(samples: number): number[] {
@@ -47,35 +36,6 @@ export function formatReport(r: DropoutReport): string[] {
     `${r.backend}, ${r.seconds.toFixed(1)}s`,
   ];
   return lines;
-}
-
-/** Prints a progress bar on a TTY while the run's dropout job works; Ctrl-C cancels it. */
-function followJob(s: Services, runId: string, tty: boolean): () => void {
-  let jobId: string | null = null;
-  const off = s.subscribe((event, payload) => {
-    if (event !== 'job.updated') return;
-    const j = payload as JobInfo;
-    if (j.runId !== runId || !j.title.startsWith('Dropout ensemble')) return;
-    jobId = j.id;
-    if (tty && j.state === 'running' && j.progress) {
-      const width = 24;
-      const filled = Math.round(j.progress.fraction * width);
-      process.stderr.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * j.progress.fraction).toFixed(0).padStart(3)}% ${j.progress.message}`);
-    }
-  });
-  let interrupted = 0;
-  const onSigint = () => {
-    interrupted += 1;
-    if (interrupted > 1 || !jobId) process.exit(130);
-    process.stderr.write('\ncancelling…\n');
-    void s.handle('jobs.cancel', { id: jobId });
-  };
-  process.on('SIGINT', onSigint);
-  return () => {
-    off();
-    process.off('SIGINT', onSigint);
-    if (tty) process.stderr.write('\r\x1b[K');
-  };
 }
 
 export const dropout: Command = {
@@ -111,7 +71,7 @@ export const dropout: Command = {
     };
     const json = Boolean(values.json);
     return withServices(workspaceDir(values.workspace), async (s) => {
-      const stop = followJob(s, runId, process.stderr.isTTY && !json);
+      const stop = followJob(s, (j) => j.runId === runId && j.title.startsWith('Dropout ensemble'), process.stderr.isTTY && !json);
       let r: DropoutResult;
       try {
         r = (await s.handle('dropout.analyze', req)) as DropoutResult;

@@ -1,58 +1,9 @@
 /** `normlab landscape RUN [RUN2]`: loss landscape plots (PNG/SVG) and JSON for one run or two side by side. */
 import { resolve } from 'node:path';
-import type { JobInfo } from '../../contract/api';
 import type { LandscapeReport, LandscapeRequest } from '../../contract/landscape';
 import { writeLandscapeFiles } from '../../analysis/landscape-render';
-import { parse, UsageError } from '../args';
-import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
-import type { Services } from '../../services';
-
-function intFlag(name: string, raw: unknown, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(v) || v < min || v > max) {
-    throw new UsageError(`--${name} expects an integer in ${min}..${max}, got "${String(raw)}"`);
-  }
-  return v;
-}
-
-function numFlag(name: string, raw: unknown, min: number, max: number): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || v <= min || v > max) {
-    throw new UsageError(`--${name} expects a number in (${min}, ${max}], got "${String(raw)}"`);
-  }
-  return v;
-}
-
-/** Progress bar on a TTY for the landscape jobs; Ctrl-C cancels the one running. */
-function followJobs(s: Services, tty: boolean): () => void {
-  let jobId: string | null = null;
-  const off = s.subscribe((event, payload) => {
-    if (event !== 'job.updated') return;
-    const j = payload as JobInfo;
-    if (!j.title.startsWith('Loss landscape')) return;
-    jobId = j.id;
-    if (tty && j.state === 'running' && j.progress) {
-      const width = 24;
-      const filled = Math.round(j.progress.fraction * width);
-      process.stderr.write(`\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * j.progress.fraction).toFixed(0).padStart(3)}% ${j.progress.message}`);
-    }
-  });
-  let interrupted = 0;
-  const onSigint = () => {
-    interrupted += 1;
-    if (interrupted > 1 || !jobId) process.exit(130);
-    process.stderr.write('\ncancelling…\n');
-    void s.handle('jobs.cancel', { id: jobId });
-  };
-  process.on('SIGINT', onSigint);
-  return () => {
-    off();
-    process.off('SIGINT', onSigint);
-    if (tty) process.stderr.write('\r\x1b[K');
-  };
-}
+import { intFlag, numFlag, parse, UsageError } from '../args';
+import { type Command, followJob, globalOptions, out, withServices, workspaceDir } from '../common';
 
 /** Human-readable summary of one report. */
 export function formatLandscape(r: LandscapeReport): string[] {
@@ -127,7 +78,7 @@ export const landscape: Command = {
     };
     const json = Boolean(values.json);
     return withServices(workspaceDir(values.workspace), async (s) => {
-      const stop = followJobs(s, process.stderr.isTTY && !json);
+      const stop = followJob(s, (j) => j.title.startsWith('Loss landscape'), process.stderr.isTTY && !json);
       const reports: LandscapeReport[] = [];
       try {
         for (const runId of positionals) {

@@ -1,17 +1,10 @@
 /** ONNX commands: export (parity-checked), infer (onnxruntime-node on a dataset), bench-infer. */
 import type { ExportResult, InferBenchResult, InferResult } from '../../contract/onnx';
 import { inferFile } from '../../services/onnx';
-import { parse, UsageError } from '../args';
+import { intFlag, parse, UsageError } from '../args';
 import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-
-function intFlag(v: unknown, flag: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} expects a whole number from ${min} to ${max}, got "${v}"`);
-  return n;
-}
 
 export const exportCmd: Command = {
   name: 'export',
@@ -42,7 +35,7 @@ export const exportCmd: Command = {
       ...(outFile ? { out: outFile } : {}),
       foldBn: Boolean(values['fold-bn']),
       bakeNormalization: Boolean(values['bake-normalization']),
-      ...(values.opset !== undefined ? { opset: intFlag(values.opset, 'opset', 13, 21) } : {}),
+      ...(values.opset !== undefined ? { opset: intFlag('opset', values.opset, 13, 21) } : {}),
       ...(checkpoint ? { checkpoint: checkpoint as 'best' | 'last' } : {}),
     };
     const r = (await withServices(workspaceDir(values.workspace), (s) => s.handle('onnx.export', req))) as ExportResult;
@@ -80,9 +73,9 @@ export const inferCmd: Command = {
     if (!values.data) throw new UsageError('--data is required (mnist-sample, fashion-mnist or a folder of IDX files)');
     // ORT needs no engine worker, so this door calls the service function directly (no tfjs start-up).
     const r: InferResult = await inferFile(positionals[0], values.data as string, {
-      limit: intFlag(values.limit, 'limit', 0, 10_000_000),
-      threads: intFlag(values.threads, 'threads', 1, 64),
-      batch: intFlag(values.batch, 'batch', 1, 8192),
+      limit: intFlag('limit', values.limit, 0, 10_000_000),
+      threads: intFlag('threads', values.threads, 1, 64),
+      batch: intFlag('batch', values.batch, 1, 8192),
     });
     if (values.json) {
       out(JSON.stringify({ file: r.file, dataset: r.dataset, images: r.images, accuracy: r.accuracy, loss: r.loss,
@@ -102,7 +95,7 @@ export const benchInferCmd: Command = {
   async run(argv) {
     const { values, positionals } = parse(argv, { ...globalOptions, batch: { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('give exactly one run id');
-    const batch = intFlag(values.batch, 'batch', 1, 4096);
+    const batch = intFlag('batch', values.batch, 1, 4096);
     const r = (await withServices(workspaceDir(values.workspace), (s) =>
       s.handle('onnx.bench', { runId: positionals[0], ...(batch ? { batch } : {}) }),
     )) as InferBenchResult;

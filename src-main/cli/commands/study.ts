@@ -8,7 +8,7 @@ import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
 import type { Services } from '../../services';
 import { parse, UsageError } from '../args';
-import { formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
+import { bar as barText, formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
 
@@ -37,9 +37,7 @@ async function followJobs(s: Services, runs: RunRecord[], jobs: JobInfo[], json:
     for (const j of state.values()) f += TERMINAL.has(j.state) ? 1 : j.progress?.fraction ?? 0;
     const frac = f / Math.max(1, state.size);
     const running = [...state.values()].find((j) => j.state === 'running');
-    const width = 24;
-    const filled = Math.round(frac * width);
-    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * frac).toFixed(0).padStart(3)}% ${running ? `${running.title}: ${running.progress?.message ?? ''}` : ''}`;
+    return barText(frac, running ? `${running.title}: ${running.progress?.message ?? ''}` : '');
   };
   let interrupted = 0;
   const onSigint = () => {

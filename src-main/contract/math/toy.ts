@@ -9,6 +9,7 @@
  * different scales give a large κ (elongated contours, a zig-zagging path, a tiny stable
  * learning rate); standardized features give κ ≈ 1 (round contours).
  */
+import { gaussian, mulberry32 } from './rng';
 
 export type Vec2 = [number, number];
 
@@ -86,23 +87,6 @@ export interface ToyScene {
   l2Radius: number;
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(rng: () => number): number {
-  let u = 0;
-  while (u === 0) u = rng();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
-}
-
 function checkPositive(name: string, v: number): void {
   if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`toy: ${name} must be a positive number, got ${v}`);
 }
@@ -120,17 +104,17 @@ export function makeToyData(p: Pick<ToyParams, 'scale1' | 'scale2' | 'corr' | 'n
   const corr = p.corr ?? 0.3;
   if (!(corr > -1 && corr < 1)) throw new RangeError(`toy: corr must be in (−1, 1), got ${corr}`);
   const noise = p.noise ?? 0.5;
-  const rng = mulberry(p.seed ?? 1);
+  const rng = mulberry32(p.seed ?? 1);
   const x1 = new Float64Array(n);
   const x2 = new Float64Array(n);
   const y = new Float64Array(n);
   const k = Math.sqrt(1 - corr * corr);
   for (let i = 0; i < n; i++) {
-    const z1 = normal(rng);
-    const z2 = corr * z1 + k * normal(rng);
+    const z1 = gaussian(rng);
+    const z2 = corr * z1 + k * gaussian(rng);
     x1[i] = p.scale1 * z1;
     x2[i] = p.scale2 * z2;
-    y[i] = 2 * z1 - 1.5 * z2 + noise * normal(rng);
+    y[i] = 2 * z1 - 1.5 * z2 + noise * gaussian(rng);
   }
   return { x1, x2, y };
 }
