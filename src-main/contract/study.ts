@@ -51,13 +51,16 @@ export interface StudyStartRequest {
   variants?: string[];
 }
 
+/** A group of runs started together (e.g. the S6 preset: none, L1, L2, L1+L2), as the store keeps it. */
 export interface StudySummary {
   id: string;
   name: string;
+  /** Preset it came from ('s6', 'custom', …). */
   preset: string;
   runIds: string[];
   created: string;
   updated: string;
+  /** Set when studies/<id>.json could not be read; the other fields are then placeholders. */
   error?: string;
 }
 

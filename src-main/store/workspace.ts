@@ -1,3 +1,4 @@
+import type { StudySummary } from '../contract/study';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { EpochMetrics, RunRecord, RunStatus } from '../contract/api';
@@ -8,18 +9,8 @@ import { StoreError, isDiskFull, reason } from './errors';
 import { TMP_SUFFIX, nodeFileLayer, tmpOwner, type FileLayer } from './file-layer';
 import { parseJsonl, type JsonlRead } from './jsonl';
 
-/** A group of runs started together (e.g. the S6 preset: none, L1, L2, L1+L2). */
-export interface StudyRecord {
-  id: string;
-  name: string;
-  /** Preset it came from ('s6', 'custom', …). */
-  preset: string;
-  runIds: string[];
-  created: string;
-  updated: string;
-  /** Set when studies/<id>.json could not be read; the other fields are then placeholders. */
-  error?: string;
-}
+/** A group of runs started together; the type lives in the contract. */
+export type StudyRecord = StudySummary;
 
 export interface WorkspaceOptions {
   /** Disk access; tests inject faults here. Default: node:fs. */
