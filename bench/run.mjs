@@ -44,7 +44,7 @@ async function bundle() {
   await build({
     input: { 'train-bench': join(root, 'bench', 'train-bench.ts'), 'trainrun-bench': join(root, 'bench', 'trainrun-bench.ts') },
     platform: 'node',
-    external: [/^@tensorflow\/[^/]+$/, 'mnist', /^node:/],
+    external: [/^@tensorflow\/[^/]+$/, 'mnist', 'onnxruntime-node', 'onnx-proto', /^node:/],
     output: { dir: outDir, format: 'esm', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
     logLevel: 'silent',
   });
@@ -104,11 +104,24 @@ const scripts = want('train') || want('trainer') ? await bundle() : null;
 const result = {};
 if (want('train')) Object.assign(result, trainSection(scripts.train));
 if (want('trainer')) {
-  const args = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '10', '--repeats', '3', '--profile'];
-  const tr = runCase(scripts.trainer, 'trainer (trainRun), wasm, threads 1', args, { NORMLAB_THREADS: '1' });
-  result.trainer = tr;
-  const p1 = result.pytorch?.[0] ?? (result.pytorch_1_thread = torch(1));
-  if (p1 && !p1.error && !tr.error) result.ratio_trainer_vs_pytorch_same_threads = Number((tr.train_img_per_s / p1.train_img_per_s).toFixed(3));
+  // The product's trainer end to end (batching, masks, BN bookkeeping, optimizer), per engine and
+  // thread count, against PyTorch with the same threads.
+  const args = quick ? ['--steps', '6', '--repeats', '1'] : ['--steps', '10', '--repeats', '3'];
+  const cases = [
+    runCase(scripts.trainer, 'trainer, onnxruntime, threads 1', [...args, '--engine', 'onnxruntime', '--threads', '1']),
+    runCase(scripts.trainer, 'trainer, onnxruntime, threads 2', [...args, '--engine', 'onnxruntime', '--threads', '2']),
+    runCase(scripts.trainer, 'trainer, tfjs wasm, threads 1', [...args, '--engine', 'tfjs', ...(quick ? [] : ['--profile'])], { NORMLAB_THREADS: '1' }),
+  ];
+  const p1 = result.pytorch?.[0] ?? torch(1);
+  const p2 = result.pytorch?.[1] ?? torch(2);
+  const ratio = (a, p) => (a && p && !a.error && !p.error && p.train_img_per_s ? Number((a.train_img_per_s / p.train_img_per_s).toFixed(3)) : null);
+  result.trainer = {
+    cases,
+    pytorch: [p1, p2],
+    ratio_onnxruntime_vs_pytorch_1_thread: ratio(cases[0], p1),
+    ratio_onnxruntime_vs_pytorch_2_threads: ratio(cases[1], p2),
+    ratio_tfjs_wasm_vs_pytorch_1_thread: ratio(cases[2], p1),
+  };
 }
 if (want('onnx')) {
   // Alone it runs its own defaults; beside the other sections, shorter rounds keep the whole bench near 3 minutes.
@@ -153,20 +166,25 @@ if (json) {
   const row = (n, r) => `${n.padEnd(36)} ${String(r.error ? '—' : r.train_img_per_s ?? '').padStart(8)} ${String(r.error ? '—' : r.infer_img_per_s ?? '').padStart(8)} ${String(r.peak_rss_mb ?? '').padStart(7)}  ${r.error ?? (r.threads != null ? `threads used ${r.threads}` : '')}`;
   console.log(`\n${'case'.padEnd(36)} ${'train/s'.padStart(8)} ${'infer/s'.padStart(8)} ${'RSS MB'.padStart(7)}`);
   for (const c of result.cases ?? []) console.log(row(c.name, c));
-  if (result.trainer) console.log(row(result.trainer.name, result.trainer));
-  for (const p of [...(result.pytorch ?? []), ...(result.pytorch_1_thread ? [result.pytorch_1_thread] : [])]) console.log(row(`pytorch, threads ${p.threads}`, p));
+  for (const c of result.trainer?.cases ?? []) console.log(row(c.name, c));
+  for (const p of [...(result.pytorch ?? []), ...(result.cases ? [] : result.trainer?.pytorch ?? [])]) console.log(row(`pytorch, threads ${p.threads}`, p));
   if (result.cases) {
     console.log(`\nNormLab/PyTorch training, same threads (1): ${result.ratio_train_vs_pytorch_same_threads ?? 'n/a'}`);
     console.log(`NormLab (2 requested) / PyTorch (2 threads): ${result.ratio_train_vs_pytorch_2_threads ?? 'n/a'}`);
   }
-  if (result.trainer) console.log(`Trainer (trainRun) / PyTorch, 1 thread: ${result.ratio_trainer_vs_pytorch_same_threads ?? 'n/a'}`);
+  if (result.trainer) {
+    const t = result.trainer;
+    console.log(`Trainer onnxruntime / PyTorch: 1 thread ${t.ratio_onnxruntime_vs_pytorch_1_thread ?? 'n/a'}, 2 threads ${t.ratio_onnxruntime_vs_pytorch_2_threads ?? 'n/a'}; tfjs wasm / PyTorch, 1 thread: ${t.ratio_tfjs_wasm_vs_pytorch_1_thread ?? 'n/a'}`);
+    for (const c of t.cases) if (c.step_ms) console.log(`  ${c.name}: ms per step ${Object.entries(c.step_ms).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  }
   if (result.cases?.[0]?.profile) {
     console.log('\nwasm kernel time in one reference step (ms; our kernels include the Conv2D/Transpose calls they make):');
     for (const l of profileLines(result.cases[0].profile)) console.log(l);
   }
-  if (result.trainer?.profile) {
-    console.log('\nwasm kernel time in one trainer step (ms):');
-    for (const l of profileLines(result.trainer.profile)) console.log(l);
+  const wasmTrainer = result.trainer?.cases?.[2];
+  if (wasmTrainer?.profile) {
+    console.log('\nwasm kernel time in one tfjs trainer step (ms):');
+    for (const l of profileLines(wasmTrainer.profile)) console.log(l);
   }
   if (result.onnx) console.log(`\nonnx: ${result.onnx.error ?? (result.onnx.results ?? []).map((r) => `${r.engine} t${r.threads}: ${r.img_per_s}/s`).join('; ')}`);
   if (result.landscape) console.log(`\nlandscape: ${result.landscape.error ?? (result.landscape.cases ?? []).map((c) => `batch ${c.batch}${c.recomputeBn ? ' recompute BN' : ''}: ${c.pointsPerSecond} points/s`).join('; ')}`);

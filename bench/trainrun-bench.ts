@@ -4,7 +4,7 @@
  * the trainer's own progress callbacks (so evaluation and the first warm-up steps are left out).
  * Prints one JSON line; bench/run.mjs bundles this file and runs it once per case.
  *
- *   node trainrun-bench.mjs [--batch 128] [--steps 16] [--repeats 3] [--profile]
+ *   node trainrun-bench.mjs [--engine onnxruntime|tfjs] [--threads N] [--batch 128] [--steps 16] [--repeats 3] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -33,7 +33,11 @@ async function main(): Promise<void> {
   const warm = 3;
   const info = await initBackend(arg('backend', 'wasm'));
   const data = await loadDataset('mnist-sample');
-  const settings: TrainSettings = { ...DEFAULT_SETTINGS, batch, epochs: 1, trainLimit: batch * (steps + warm), testLimit: 100, seed: 1 };
+  const engine = arg('engine', 'onnxruntime') as TrainSettings['engine'];
+  const threads = Number(arg('threads', '1'));
+  const settings: TrainSettings = { ...DEFAULT_SETTINGS, engine, threads, batch, epochs: 1, trainLimit: batch * (steps + warm), testLimit: 100, seed: 1 };
+  let used = '';
+  let stepTiming: Record<string, number> | undefined;
   const runs: number[] = [];
   let loss = NaN;
   for (let r = 0; r < repeats; r++) {
@@ -41,14 +45,16 @@ async function main(): Promise<void> {
     const res = await trainRun(settings, data, {
       onProgress: () => { stamps.push(performance.now()); },
       onEpoch: (m) => { loss = m.train_loss; },
+      onEngine: (e) => { used = e.engine === 'onnxruntime' ? `onnxruntime-node (${e.threads} thread${e.threads === 1 ? '' : 's'})` : `tfjs ${info.backend}`; },
     }, undefined, undefined, { progressEveryMs: 0 });
+    if (res.stepTiming) stepTiming = res.stepTiming;
     res.model.dispose();
     // stamps[i] is the end of step i+1; steps warm..end are timed.
     const timed = stamps.length - warm;
     runs.push((timed * batch) / ((stamps[stamps.length - 1] - stamps[warm - 1]) / 1000));
   }
   let profile: Record<string, { ms: number; calls: number }> | undefined;
-  if (process.argv.includes('--profile')) {
+  if (process.argv.includes('--profile') && engine === 'tfjs') {
     const spec = s5Spec(settings, [28, 28, 1], 10);
     const model = buildModel(spec, 1);
     const params = model.params();
@@ -71,7 +77,8 @@ async function main(): Promise<void> {
     model.dispose();
   }
   console.log(JSON.stringify({
-    backend: info.backend, threads: info.threads ?? 1, batch, steps, repeats,
+    engine: used, backend: info.backend, threads: engine === 'tfjs' ? info.threads ?? 1 : threads, batch, steps, repeats,
+    ...(stepTiming ? { step_ms: stepTiming } : {}),
     train_img_per_s: Math.round(median(runs)), train_runs: runs.map(Math.round), train_loss: Number(loss.toFixed(4)),
     ...(profile ? { profile } : {}),
   }));

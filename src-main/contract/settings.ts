@@ -10,6 +10,7 @@ export type LossKind = 'ce' | 'mse';
 export type BnPosition = 'before' | 'after';
 export type BnConvention = 'pytorch' | 'keras';
 export type ClipKind = 'none' | 'norm' | 'value';
+export type TrainEngine = 'auto' | 'onnxruntime' | 'tfjs';
 
 export interface TrainSettings {
   data: string;
@@ -50,6 +51,8 @@ export interface TrainSettings {
   loss: LossKind;
   seed: number;
   bnRecordEvery: number;
+  engine: TrainEngine;
+  threads: number;
   name: string;
 }
 
@@ -164,6 +167,10 @@ export const SETTINGS: readonly SettingField[] = [
     help: 'Seeds initialization, shuffling, dropout and augmentation: same seed and backend, same curves.' },
   { key: 'bnRecordEvery', flag: 'bn-record-every', label: 'BN record every (steps)', type: 'number', integer: true, min: 0, max: 100000, default: 0, group: 'normalization',
     help: 'Record batch and running BN statistics every K steps (0 = automatic, about 200 records per run).' },
+  { key: 'engine', flag: 'engine', label: 'Training engine', type: 'choice', choices: ['auto', 'onnxruntime', 'tfjs'], default: 'auto', group: 'run',
+    help: 'onnxruntime: each step runs as one ONNX graph (forward, loss, backward) on onnxruntime-node\'s native CPU kernels; tfjs: the tfjs backend (tfjs-node, else wasm). auto = onnxruntime when the model allows it (batch norm or none; not ghost, layer or group norm), else tfjs.' },
+  { key: 'threads', flag: 'threads', label: 'CPU threads', type: 'number', integer: true, min: 0, max: 256, default: 0, group: 'run',
+    help: 'Threads for the onnxruntime engine (0 = one per core). The tfjs engine uses its backend\'s own setting.' },
   { key: 'name', flag: 'name', label: 'Run name', type: 'text', default: '', maxLength: 200, group: 'run',
     help: 'Optional label shown in lists and legends.' },
 ];

@@ -186,6 +186,22 @@ export class BatchNorm implements NormLayer {
     this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(batchVar, m)));
   }
 
+  /**
+   * Takes one batch's statistics computed elsewhere (the ONNX Runtime training step): records
+   * them as the last batch and folds them into the running statistics, exactly as a training
+   * forward pass of this layer does. `elements` = values per channel (N·H·W).
+   */
+  recordBatch(mean: Float32Array, biasedVar: Float32Array, elements: number): void {
+    if (this.virtualBatch > 0) throw new Error(`layer ${this.name}: ghost batch norm takes its statistics per virtual batch`);
+    tf.tidy(() => {
+      const m = tf.tensor1d(mean);
+      const v = tf.tensor1d(biasedVar);
+      this.update(m, v, elements);
+      this.lastMean.assign(m);
+      this.lastVar.assign(v);
+    });
+  }
+
   apply(x: tf.Tensor4D, mode: NormMode): tf.Tensor4D {
     const c = this.channels;
     if (x.shape[3] !== c) throw new Error(`layer ${this.name}: expects ${c} channels, got ${x.shape[3]}`);

@@ -15,6 +15,7 @@ import { Optimizer, lrAt } from './optim';
 import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
 import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
 import { s5Spec, type ModelSpec } from './spec';
+import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice } from './ort-trainer';
 
 export interface TrainProgress {
   /** 1-based epoch in progress. */
@@ -36,6 +37,8 @@ export interface TrainerHooks {
    */
   onEpoch?(m: EpochMetrics, state: TrainState, isBest: boolean, bestWeights?: NamedWeights): Promise<void> | void;
   onBnRecord?(r: BnRecord): void;
+  /** Once, when the engine that trains this session is known (onnxruntime or tfjs, and why). */
+  onEngine?(e: EngineChoice): void;
   /** Polled after every step; true stops the run after the current step. */
   isCancelled?(): boolean;
 }
@@ -50,6 +53,10 @@ export interface TrainResult {
   seconds: number;
   /** 1-based epoch with the lowest test loss, 0 if none finished. */
   bestEpoch: number;
+  /** The engine that ran the training steps. */
+  engine: EngineChoice;
+  /** onnxruntime engine: mean milliseconds per step in each part (prepare, run, read, update). */
+  stepTiming?: Record<string, number>;
   model: Model;
 }
 
@@ -114,6 +121,22 @@ export async function trainRun(
     { kind: settings.optimizer, momentum: settings.momentum, nesterov: settings.nesterov, weightDecay: settings.weightDecay },
     params.map((p) => ({ name: p.name, variable: p.variable, decay: penalized.has(p.name) })),
   );
+  let engine = chooseEngine(settings, spec);
+  let ortTrainer: OrtTrainer | null = null;
+  if (engine.engine === 'onnxruntime') {
+    try {
+      ortTrainer = await OrtTrainer.create(spec, settings.loss, engine.threads ?? 1);
+    } catch (e) {
+      if (settings.engine === 'onnxruntime') {
+        model.dispose();
+        optimizer.dispose();
+        throw new Error(`engine onnxruntime could not start: ${(e as Error).message}`);
+      }
+      engine = { engine: 'tfjs', reason: `onnxruntime could not start (${(e as Error).message.split('\n')[0]})` };
+    }
+  }
+  hooks.onEngine?.(engine);
+  let updateMs = 0;
   let best = resume?.best ?? null;
   let wait = resume?.earlyStopWait ?? 0;
   let bestSnapshot = bestWeights;
@@ -161,7 +184,7 @@ export async function trainRun(
         const labels = new Int32Array(n);
         for (let i = 0; i < n; i++) labels[i] = train.labels[order[start + i]];
         lr = lrAt(settings, epoch, step, steps);
-        const stats = trainStep(model, params, optimizer, x, labels, n, [h, w, c], classes, {
+        const cfg: StepConfig = {
           lr,
           loss: settings.loss,
           dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch, step),
@@ -170,9 +193,22 @@ export async function trainRun(
           l2: settings.l2,
           clip: settings.clip,
           clipValue: settings.clipValue,
-        });
+        };
+        let stats: tf.Tensor1D;
+        let tUpdate = 0;
+        if (ortTrainer) {
+          const r = await ortTrainer.step(model, params, x, labels, n, cfg.dropoutSeed);
+          tUpdate = performance.now();
+          stats = tf.tidy(() => {
+            const u = applyUpdate(params, optimizer, gradTensors(params, r.grads), cfg);
+            return tf.stack([tf.scalar(r.loss), tf.scalar(r.correct), u.norm, u.clipped]) as tf.Tensor1D;
+          });
+        } else {
+          stats = trainStep(model, params, optimizer, x, labels, n, [h, w, c], classes, cfg);
+        }
         const [loss, correct, norm, clipped] = await stats.data();
         stats.dispose();
+        if (tUpdate) updateMs += performance.now() - tUpdate;
         lossSum += loss * n;
         correctSum += correct;
         normSum += norm;
@@ -270,6 +306,7 @@ export async function trainRun(
     throw e;
   } finally {
     optimizer.dispose();
+    await ortTrainer?.dispose();
   }
   return {
     status,
@@ -279,6 +316,16 @@ export async function trainRun(
     params: model.paramCount(),
     seconds: (performance.now() - started) / 1000,
     bestEpoch: best?.epoch ?? 0,
+    engine,
+    ...(ortTrainer && ortTrainer.timing.steps > 0
+      ? {
+          stepTiming: Object.fromEntries(
+            Object.entries({ ...ortTrainer.timing, update: updateMs })
+              .filter(([k]) => k !== 'steps')
+              .map(([k, v]) => [k, Math.round((v / ortTrainer!.timing.steps) * 100) / 100]),
+          ),
+        }
+      : {}),
     model,
   };
 }
@@ -319,17 +366,23 @@ export function trainStep(
       held.correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), yt), 'float32')));
       return lossFn(cfg.loss, logits, onehot);
     }, params.map((p) => p.variable));
-    const pen = { l1: cfg.l1, l2: cfg.l2 };
-    const list = params.map((p) => {
-      const g = grads[p.variable.name] ?? tf.zerosLike(p.variable);
-      return cfg.penalized.has(p.name) && (pen.l1 > 0 || pen.l2 > 0) ? addPenaltyGrad(g, p.variable, pen) : g;
-    });
-    const clipped = clipGrads(list, cfg.clip, cfg.clipValue);
-    optimizer.apply(Object.fromEntries(params.map((p, i) => [p.name, clipped.grads[i]])), cfg.lr);
-    const out = tf.stack([value, held.correct!, clipped.norm, clipped.clipped]) as tf.Tensor1D;
+    const u = applyUpdate(params, optimizer, params.map((p) => grads[p.variable.name] ?? tf.zerosLike(p.variable)), cfg);
+    const out = tf.stack([value, held.correct!, u.norm, u.clipped]) as tf.Tensor1D;
     held.correct!.dispose();
     return out;
   });
+}
+
+/**
+ * Penalty gradients, clipping and the optimizer update from the data gradients (in the order of
+ * `params`), shared by both engines. Returns the pre-clip global norm and the 0/1 clipped flag.
+ */
+function applyUpdate(params: ParamRef[], optimizer: Optimizer, grads: tf.Tensor[], cfg: StepConfig): { norm: tf.Scalar; clipped: tf.Scalar } {
+  const pen = { l1: cfg.l1, l2: cfg.l2 };
+  const list = params.map((p, i) => (cfg.penalized.has(p.name) && (pen.l1 > 0 || pen.l2 > 0) ? addPenaltyGrad(grads[i], p.variable, pen) : grads[i]));
+  const clipped = clipGrads(list, cfg.clip, cfg.clipValue);
+  optimizer.apply(Object.fromEntries(params.map((p, i) => [p.name, clipped.grads[i]])), cfg.lr);
+  return { norm: clipped.norm, clipped: clipped.clipped };
 }
 
 /** Per-parameter L2 norms and the share of kernel weights with |w| < 1e-3. */

@@ -41,7 +41,7 @@ export class ExportError extends Error {
 }
 
 /** The IR version that goes with an opset (onnx/helper.py VERSION_TABLE). */
-function irVersionFor(opset: number): number {
+export function irVersionFor(opset: number): number {
   if (opset <= 13) return 7;
   if (opset <= 18) return 8;
   if (opset <= 20) return 9;
@@ -63,9 +63,9 @@ function opsetReason(opset: number, requested: boolean, usesLayerNorm: boolean, 
   return parts.join('; ');
 }
 
-type Shape = (number | string)[];
+export type Shape = (number | string)[];
 
-interface Attr {
+export interface Attr {
   name: string;
   f?: number;
   i?: number;
@@ -74,7 +74,8 @@ interface Attr {
   s?: string;
 }
 
-class Graph {
+/** Nodes and initializers of a graph under construction, with an audit line per node. */
+export class Graph {
   readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   readonly audit: ExportAuditNode[] = [];
@@ -110,9 +111,14 @@ class Graph {
   }
 
   node(op: string, layer: string, inputs: string[], shape: Shape, attrs: Attr[] = [], note?: string, outputName?: string): string {
+    return this.nodeOutputs(op, layer, inputs, shape, attrs, note, [outputName])[0];
+  }
+
+  /** A node with several outputs; `outputNames[i]` fixes the name of output i (else a unique one). */
+  nodeOutputs(op: string, layer: string, inputs: string[], shape: Shape, attrs: Attr[], note: string | undefined, outputNames: (string | undefined)[]): string[] {
     const name = this.unique(`${layer}/${op}`);
-    const out = outputName ?? this.unique(`${layer}/${op}:out`);
-    if (outputName) this.used.add(outputName);
+    const outs = outputNames.map((o, i) => o ?? this.unique(`${layer}/${op}:out${i || ''}`));
+    for (const o of outputNames) if (o) this.used.add(o);
     const attribute = attrs.map((a) => {
       const T = onnx.AttributeProto.AttributeType;
       if (a.ints) return onnx.AttributeProto.create({ name: a.name, type: T.INTS, ints: a.ints });
@@ -121,12 +127,24 @@ class Graph {
       if (a.s !== undefined) return onnx.AttributeProto.create({ name: a.name, type: T.STRING, s: new TextEncoder().encode(a.s) });
       return onnx.AttributeProto.create({ name: a.name, type: T.INT, i: a.i ?? 0 });
     });
-    this.nodes.push(onnx.NodeProto.create({ name, opType: op, input: inputs, output: [out], attribute }));
+    this.nodes.push(onnx.NodeProto.create({ name, opType: op, input: inputs, output: outs, attribute }));
     const shown: Record<string, number | number[]> = {};
     for (const a of attrs) if (a.s === undefined) shown[a.name] = a.ints ?? a.floats ?? a.f ?? a.i ?? 0;
     this.audit.push({ name, op, layer, outputShape: shape.map(String), attributes: shown, ...(note ? { note } : {}) });
-    return out;
+    return outs;
   }
+}
+
+/** A float32 tensor type; string dims are symbolic (e.g. 'N'). */
+export function tensorType(dims: Shape) {
+  return onnx.TypeProto.create({
+    tensorType: onnx.TypeProto.Tensor.create({
+      elemType: onnx.TensorProto.DataType.FLOAT,
+      shape: onnx.TensorShapeProto.create({
+        dim: dims.map((d) => (typeof d === 'string' ? onnx.TensorShapeProto.Dimension.create({ dimParam: d }) : onnx.TensorShapeProto.Dimension.create({ dimValue: d }))),
+      }),
+    }),
+  });
 }
 
 function weight(weights: NamedWeights, name: string, shape: number[], layer: string): Float32Array {
@@ -389,16 +407,6 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeights, opts: ExportO
   if (c !== spec.classes) throw new ExportError(`the last layer gives ${c} outputs but the spec has ${spec.classes} classes`);
   const logits = g.node('Identity', 'output', [x], ['N', c], [], 'logits', 'logits');
   g.node('Softmax', 'output', [logits], ['N', c], [{ name: 'axis', i: 1 }], 'class probabilities', 'probabilities');
-
-  const tensorType = (dims: Shape) =>
-    onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) => (typeof d === 'string' ? onnx.TensorShapeProto.Dimension.create({ dimParam: d }) : onnx.TensorShapeProto.Dimension.create({ dimValue: d }))),
-        }),
-      }),
-    });
 
   const docString =
     'NormLab export. Input "input": float32 [N, C, H, W] (NCHW), ' +

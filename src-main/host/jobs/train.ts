@@ -74,6 +74,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
           ctx.emit('run.epoch', { runId: id, metrics: m });
         },
         onBnRecord: (r) => ws.appendBnRecord(id, r),
+        onEngine: (e) => update({ backend: e.engine === 'onnxruntime' ? `onnxruntime (${e.threads} thread${e.threads === 1 ? '' : 's'})` : backendInfo()?.backend ?? 'unknown' }),
         isCancelled: () => ctx.cancelled(),
       },
       resume ?? undefined,

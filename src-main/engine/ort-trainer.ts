@@ -1,0 +1,193 @@
+/**
+ * The onnxruntime training engine: every step is one run of the training-step graph
+ * (onnx/train-graph.ts) on onnxruntime-node's native CPU kernels. The model's tf variables stay
+ * the source of truth, so checkpoints, BN records, the optimizer, penalties and clipping are the
+ * very code the tfjs engine uses; only the forward and backward pass move.
+ *
+ * Same inputs as the tfjs step: the same normalized batch, the same dropout masks (drawn here with
+ * the same seeded generator, in NHWC order, written to NCHW positions), the same BN momentum code
+ * (BatchNorm.recordBatch). Results agree with the tfjs engine up to float rounding.
+ */
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as Ort from 'onnxruntime-node';
+import type { LossKind, TrainSettings } from '../contract/settings';
+import { buildTrainGraph, trainGraphUnsupported, type TrainGraph } from '../onnx/train-graph';
+import { hwioToOihw } from '../onnx/export';
+import type { Model, ParamRef } from './model';
+import { deriveSeed, mulberry32 } from './rng';
+import type { ModelSpec } from './spec';
+
+export interface EngineChoice {
+  engine: 'onnxruntime' | 'tfjs';
+  /** Why this engine (shown with the run). */
+  reason: string;
+  /** ORT intra-op threads (onnxruntime only). */
+  threads?: number;
+}
+
+/** Threads the onnxruntime engine uses for a `threads` setting (0 = one per core). */
+export function resolveThreads(setting: number): number {
+  return setting > 0 ? setting : Math.max(1, availableParallelism());
+}
+
+/** Which engine a run trains on, before anything is loaded. */
+export function chooseEngine(settings: Pick<TrainSettings, 'engine' | 'loss' | 'threads'>, spec: ModelSpec): EngineChoice {
+  if (settings.engine === 'tfjs') return { engine: 'tfjs', reason: 'engine tfjs was chosen' };
+  const why = trainGraphUnsupported(spec, settings.loss);
+  if (why) {
+    if (settings.engine === 'onnxruntime') throw new Error(`engine onnxruntime cannot train this model: it has ${why}; use engine tfjs or auto`);
+    return { engine: 'tfjs', reason: `the onnxruntime engine does not train ${why}` };
+  }
+  return {
+    engine: 'onnxruntime',
+    reason: settings.engine === 'onnxruntime' ? 'engine onnxruntime was chosen' : 'auto: the model fits the onnxruntime training graph',
+    threads: resolveThreads(settings.threads),
+  };
+}
+
+/** Draws dropout masks exactly like layers.dropoutMask (NHWC order) into an NCHW buffer. */
+export function dropoutMaskNchw(out: Float32Array, n: number, [c, h, w]: [number, number, number], rate: number, seed: number): Float32Array {
+  const rng = mulberry32(seed);
+  const scale = 1 / (1 - rate);
+  const hw = h * w;
+  const chw = c * hw;
+  for (let b = 0; b < n; b++) {
+    const base = b * chw;
+    for (let p = 0; p < hw; p++) {
+      for (let k = 0; k < c; k++) out[base + k * hw + p] = rng() >= rate ? scale : 0;
+    }
+  }
+  return out;
+}
+
+/** OIHW → tfjs [kh, kw, in, out]. */
+function oihwToHwio(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+  const out = new Float32Array(k.length);
+  for (let o = 0; o < cout; o++)
+    for (let i = 0; i < cin; i++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) out[((y * kw + x) * cin + i) * cout + o] = k[((o * cin + i) * kh + y) * kw + x];
+  return out;
+}
+
+export interface OrtStepResult {
+  loss: number;
+  correct: number;
+  /** Data gradients in tfjs layout, in the order of the params given to step(). */
+  grads: Float32Array[];
+}
+
+export class OrtTrainer {
+  /** Milliseconds spent so far: feeds and masks, the ORT run, reading outputs back; and steps. */
+  readonly timing = { prepare: 0, run: 0, read: 0, steps: 0 };
+  private readonly masks = new Map<string, Float32Array>();
+  private readonly paramIndex: Map<string, number>;
+
+  private constructor(
+    private readonly ort: typeof Ort,
+    private readonly session: Ort.InferenceSession,
+    readonly graph: TrainGraph,
+    readonly threads: number,
+    private readonly spec: ModelSpec,
+  ) {
+    this.paramIndex = new Map(graph.params.map((p, i) => [p.name, i]));
+  }
+
+  static async create(spec: ModelSpec, loss: LossKind, threads: number): Promise<OrtTrainer> {
+    const graph = buildTrainGraph(spec, loss);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(graph.bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new OrtTrainer(ort, session, graph, threads, spec);
+  }
+
+  /**
+   * Forward + backward of one batch (normalized NHWC `x`, `n` images). Folds the batch
+   * statistics into the model's BN layers and returns the loss, the correct count and the data
+   * gradients of `params` (tfjs layout); the caller applies penalties, clipping and the update.
+   */
+  async step(model: Model, params: ParamRef[], x: Float32Array, labels: Int32Array, n: number, dropoutSeed: number): Promise<OrtStepResult> {
+    const { ort, spec } = this;
+    const t0 = performance.now();
+    const [h, w, c] = spec.input;
+    const K = spec.classes;
+    const pixels = h * w * c;
+    const feeds: Record<string, Ort.Tensor> = {};
+    let xn: Float32Array;
+    if (c === 1) xn = x.length === n * pixels ? x : x.slice(0, n * pixels);
+    else {
+      xn = new Float32Array(n * pixels);
+      for (let b = 0; b < n; b++)
+        for (let p = 0; p < h * w; p++)
+          for (let k = 0; k < c; k++) xn[b * pixels + k * h * w + p] = x[b * pixels + p * c + k];
+    }
+    feeds.x = new ort.Tensor('float32', xn, [n, c, h, w]);
+    const onehot = new Float32Array(n * K);
+    for (let i = 0; i < n; i++) onehot[i * K + labels[i]] = 1;
+    feeds.onehot = new ort.Tensor('float32', onehot, [n, K]);
+    feeds.inv_n = new ort.Tensor('float32', new Float32Array([1 / n]), [1]);
+    const byName = new Map(params.map((p) => [p.name, p]));
+    for (const gp of this.graph.params) {
+      const p = byName.get(gp.name);
+      if (!p) throw new Error(`onnxruntime engine: the model has no parameter ${gp.name}`);
+      let data = p.variable.dataSync() as Float32Array;
+      if (gp.hwio) data = hwioToOihw(data, ...gp.hwio);
+      feeds[gp.name] = new ort.Tensor('float32', data, gp.shape);
+    }
+    for (const d of this.graph.dropouts) {
+      const size = n * d.chw[0] * d.chw[1] * d.chw[2];
+      let buf = this.masks.get(d.name);
+      if (!buf || buf.length !== size) {
+        buf = new Float32Array(size);
+        this.masks.set(d.name, buf);
+      }
+      dropoutMaskNchw(buf, n, d.chw, d.rate, deriveSeed(dropoutSeed, d.index));
+      feeds[`mask:${d.name}`] = new ort.Tensor('float32', buf, [n, ...d.chw]);
+    }
+    const t1 = performance.now();
+    const out = await this.session.run(feeds);
+    const t2 = performance.now();
+    try {
+      const logits = out.logits.data as Float32Array;
+      let correct = 0;
+      for (let i = 0; i < n; i++) {
+        let arg = 0;
+        for (let k = 1; k < K; k++) if (logits[i * K + k] > logits[i * K + arg]) arg = k;
+        if (arg === labels[i]) correct++;
+      }
+      for (const bn of model.bnLayers()) {
+        const meta = this.graph.batchNorms.find((b) => b.name === bn.name);
+        if (!meta) throw new Error(`onnxruntime engine: the graph has no batch norm ${bn.name}`);
+        bn.recordBatch(out[`mean:${bn.name}`].data as Float32Array, out[`var:${bn.name}`].data as Float32Array, n * meta.perImage);
+      }
+      const grads = params.map((p) => {
+        const i = this.paramIndex.get(p.name);
+        if (i === undefined) throw new Error(`onnxruntime engine: the graph has no gradient for ${p.name}`);
+        const gp = this.graph.params[i];
+        const g = new Float32Array(out[`grad:${p.name}`].data as Float32Array);
+        return gp.hwio ? oihwToHwio(g, ...gp.hwio) : g;
+      });
+      return { loss: (out.loss.data as Float32Array)[0], correct, grads };
+    } finally {
+      for (const t of Object.values(out)) t.dispose?.();
+      this.timing.prepare += t1 - t0;
+      this.timing.run += t2 - t1;
+      this.timing.read += performance.now() - t2;
+      this.timing.steps += 1;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Data gradients as tf tensors in the params' shapes (the caller disposes them). */
+export function gradTensors(params: ParamRef[], grads: Float32Array[]): tf.Tensor[] {
+  return params.map((p, i) => tf.tensor(grads[i], p.variable.shape, 'float32'));
+}

@@ -1,0 +1,302 @@
+/**
+ * A whole training step as one ONNX graph, run by onnxruntime-node's native CPU kernels (MLAS):
+ * forward pass in training mode, loss, and the backward pass written out op by op.
+ *
+ * Inputs : `x` [N, C, H, W] (normalized), `onehot` [N, K], `inv_n` [1] = 1/N, every trainable
+ *          parameter under its stable name (conv kernels OIHW, dense kernels [in, out] as in tfjs),
+ *          one `mask:<layer>` [N, C, H, W] per dropout layer (0 or 1/(1−p), drawn by the caller).
+ * Outputs: `loss` [] (mean data loss), `logits` [N, K], `grad:<param>` per parameter (same layout
+ *          as its input), `mean:<bn>` and `var:<bn>` [C] per batch norm (batch mean, biased variance).
+ *
+ * Backward rules (stride-1 convolutions, as every NormLab spec has):
+ *   conv   dX = ConvTranspose(dY, W) with the forward pads; dW = Conv(Xᵀ, dYᵀ) with N as the channel
+ *          axis (ᵀ swaps N and C), transposed back; db = Σ dY over N, H, W
+ *   BN     dγ = Σ dY·x̂, dβ = Σ dY, dX = γ/σ · (dY − dβ/M − x̂·dγ/M), M = N·H·W
+ *   ReLU   dX = dY · sign(Y)          dropout  dX = dY · mask
+ *   max-pool  dX = MaxUnpool(dY, argmax indices)  (non-overlapping windows)
+ *   GAP    dX = dY / (H·W) broadcast   dense  dX = dY·Wᵀ, dW = Xᵀ·dY, db = Σ dY
+ * Batch norm updates of the running statistics happen in the caller with the returned batch
+ * statistics, under the same convention code as the tfjs engine.
+ */
+import onnxProto from 'onnx-proto';
+import type { LossKind } from '../contract/settings';
+import type { ModelSpec } from '../engine/spec';
+import { Graph, irVersionFor, tensorType, type Attr } from './export';
+
+const { onnx } = onnxProto;
+
+const OPSET = 17;
+
+export interface TrainGraphParam {
+  /** Stable weight name (also the graph input name). */
+  name: string;
+  /** Shape as the graph takes it. */
+  shape: number[];
+  /** Conv kernels go in as OIHW; [kh, kw, in, out] is their tfjs shape. */
+  hwio?: [number, number, number, number];
+}
+
+export interface TrainGraph {
+  bytes: Uint8Array;
+  params: TrainGraphParam[];
+  /** Dropout layers with rate > 0: index in spec.layers (seeds the mask), rate, NCHW shape without N. */
+  dropouts: { name: string; index: number; rate: number; chw: [number, number, number] }[];
+  /** Batch norm layers: name and elements per channel per image (H·W). */
+  batchNorms: { name: string; channels: number; perImage: number }[];
+}
+
+/**
+ * Why a spec cannot train through the ONNX graph, or null when it can. Ghost batch norm, layer
+ * and group norm and a dense layer on an unpooled image train on tfjs instead.
+ */
+export function trainGraphUnsupported(spec: ModelSpec, loss: LossKind): string | null {
+  if (loss !== 'ce' && loss !== 'mse') return `loss ${loss}`;
+  let flat = false;
+  let h = spec.input[0];
+  let w = spec.input[1];
+  for (const l of spec.layers) {
+    if (l.type === 'norm' && l.norm.kind !== 'batch') return `${l.norm.kind} norm (layer ${l.name})`;
+    if (l.type === 'dense' && !flat && (h !== 1 || w !== 1)) return `dense layer ${l.name} on an unpooled image`;
+    if (flat && l.type !== 'dense' && l.type !== 'relu' && l.type !== 'dropout') return `layer ${l.name} after pooling`;
+    if (l.type === 'conv' && l.padding === 'valid') { h -= l.kernel - 1; w -= l.kernel - 1; }
+    if (l.type === 'maxpool') { h = Math.floor(h / l.size); w = Math.floor(w / l.size); }
+    if (l.type === 'gap' || l.type === 'dense') flat = true;
+  }
+  return null;
+}
+
+interface Saved {
+  layer: number;
+  x: string;
+  y: string;
+  extra: Record<string, string>;
+  chw: [number, number, number];
+}
+
+/** Builds the training-step graph of a spec. Throws when trainGraphUnsupported says so. */
+export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
+  const why = trainGraphUnsupported(spec, loss);
+  if (why) throw new Error(`the ONNX training graph cannot express ${why}`);
+  const g = new Graph();
+  const [H0, W0, C0] = spec.input;
+  const K = spec.classes;
+  const inputs = [
+    onnx.ValueInfoProto.create({ name: 'x', type: tensorType(['N', C0, H0, W0]) }),
+    onnx.ValueInfoProto.create({ name: 'onehot', type: tensorType(['N', K]) }),
+    onnx.ValueInfoProto.create({ name: 'inv_n', type: tensorType([1]) }),
+  ];
+  const outputs = [
+    onnx.ValueInfoProto.create({ name: 'loss', type: tensorType([]) }),
+    onnx.ValueInfoProto.create({ name: 'logits', type: tensorType(['N', K]) }),
+  ];
+  const params: TrainGraphParam[] = [];
+  const dropouts: TrainGraph['dropouts'] = [];
+  const batchNorms: TrainGraph['batchNorms'] = [];
+  const addParam = (p: TrainGraphParam) => {
+    params.push(p);
+    inputs.push(onnx.ValueInfoProto.create({ name: p.name, type: tensorType(p.shape) }));
+    outputs.push(onnx.ValueInfoProto.create({ name: `grad:${p.name}`, type: tensorType(p.shape) }));
+    return p.name;
+  };
+  const scalar = (name: string, v: number) => g.float(name, [], new Float32Array([v]));
+  const ints = (name: string, v: number[]) => g.int64(name, v);
+  const channelShape = ints('shape_1c11', [1, -1, 1, 1]);
+  const n = (op: string, layer: string, ins: string[], attrs: Attr[] = [], out?: string) => g.node(op, layer, ins, [], attrs, undefined, out);
+
+  // Forward.
+  const saved: Saved[] = [];
+  let t = 'x';
+  let [c, h, w] = [C0, H0, W0];
+  spec.layers.forEach((l, i) => {
+    const x = t;
+    const extra: Record<string, string> = {};
+    const chwIn: [number, number, number] = [c, h, w];
+    switch (l.type) {
+      case 'conv': {
+        const k = l.kernel;
+        const pads = l.padding === 'same' ? [Math.floor((k - 1) / 2), Math.floor((k - 1) / 2), Math.ceil((k - 1) / 2), Math.ceil((k - 1) / 2)] : [0, 0, 0, 0];
+        const W = addParam({ name: `${l.name}/kernel`, shape: [l.filters, l.inChannels, k, k], hwio: [k, k, l.inChannels, l.filters] });
+        const ins = [x, W];
+        if (l.bias) ins.push(addParam({ name: `${l.name}/bias`, shape: [l.filters] }));
+        t = n('Conv', l.name, ins, [{ name: 'pads', ints: pads }]);
+        extra.W = W;
+        extra.pads = pads.join(',');
+        if (l.padding === 'valid') { h -= k - 1; w -= k - 1; }
+        c = l.filters;
+        break;
+      }
+      case 'norm': {
+        const gamma = addParam({ name: `${l.name}/gamma`, shape: [c] });
+        const beta = addParam({ name: `${l.name}/beta`, shape: [c] });
+        const axes = [{ name: 'axes', ints: [0, 2, 3] }];
+        const mean = n('ReduceMean', l.name, [x], axes);
+        const xc = n('Sub', l.name, [x, mean]);
+        const variance = n('ReduceMean', l.name, [n('Mul', l.name, [xc, xc])], axes);
+        const inv = n('Reciprocal', l.name, [n('Sqrt', l.name, [n('Add', l.name, [variance, scalar(`${l.name}/eps`, l.norm.eps)])])]);
+        const xhat = n('Mul', l.name, [xc, inv]);
+        const gr = n('Reshape', l.name, [gamma, channelShape]);
+        t = n('Add', l.name, [n('Mul', l.name, [xhat, gr]), n('Reshape', l.name, [beta, channelShape])]);
+        const flatC = ints(`${l.name}/shape_c`, [c]);
+        n('Reshape', l.name, [mean, flatC], [], `mean:${l.name}`);
+        n('Reshape', l.name, [variance, flatC], [], `var:${l.name}`);
+        outputs.push(onnx.ValueInfoProto.create({ name: `mean:${l.name}`, type: tensorType([c]) }));
+        outputs.push(onnx.ValueInfoProto.create({ name: `var:${l.name}`, type: tensorType([c]) }));
+        batchNorms.push({ name: l.name, channels: c, perImage: h * w });
+        Object.assign(extra, { xhat, inv, gr });
+        break;
+      }
+      case 'relu':
+        t = n('Relu', l.name, [x]);
+        break;
+      case 'dropout':
+        if (l.rate > 0) {
+          const mask = `mask:${l.name}`;
+          inputs.push(onnx.ValueInfoProto.create({ name: mask, type: tensorType(['N', c, h, w]) }));
+          dropouts.push({ name: l.name, index: i, rate: l.rate, chw: [c, h, w] });
+          t = n('Mul', l.name, [x, mask]);
+          extra.mask = mask;
+        }
+        break;
+      case 'maxpool': {
+        const s = l.size;
+        const [y, idx] = g.nodeOutputs('MaxPool', l.name, [x], [], [{ name: 'kernel_shape', ints: [s, s] }, { name: 'strides', ints: [s, s] }], undefined, [undefined, undefined]);
+        t = y;
+        extra.idx = idx;
+        h = Math.floor(h / s);
+        w = Math.floor(w / s);
+        break;
+      }
+      case 'gap':
+        t = n('ReduceMean', l.name, [x], [{ name: 'axes', ints: [2, 3] }, { name: 'keepdims', i: 0 }]);
+        extra.area = String(h * w);
+        h = 1;
+        w = 1;
+        break;
+      case 'dense': {
+        const W = addParam({ name: `${l.name}/kernel`, shape: [l.inUnits, l.units] });
+        const ins = [x, W];
+        if (l.bias) ins.push(addParam({ name: `${l.name}/bias`, shape: [l.units] }));
+        t = n('Gemm', l.name, ins);
+        extra.W = W;
+        c = l.units;
+        break;
+      }
+    }
+    saved.push({ layer: i, x, y: t, extra, chw: chwIn });
+  });
+  const logits = n('Identity', 'loss', [t], [], 'logits');
+
+  // Loss and its gradient with respect to the logits.
+  const invN = 'inv_n';
+  const probs = n('Softmax', 'loss', [logits], [{ name: 'axis', i: 1 }]);
+  let grad: string;
+  if (loss === 'ce') {
+    const lse = n('ReduceLogSumExp', 'loss', [logits], [{ name: 'axes', ints: [1] }, { name: 'keepdims', i: 1 }]);
+    const picked = n('ReduceSum', 'loss', [n('Mul', 'loss', [g.node('Sub', 'loss', [logits, lse], []), 'onehot'])], [{ name: 'keepdims', i: 0 }]);
+    n('Mul', 'loss', [n('Neg', 'loss', [picked]), n('Reshape', 'loss', [invN, ints('shape_scalar', [])])], [], 'loss');
+    grad = n('Mul', 'loss', [n('Sub', 'loss', [probs, 'onehot']), invN]);
+  } else {
+    // mean over N·K of (p − y)²; dL/dp = 2(p − y)/(N·K); softmax backward dz = p·(dp − Σ dp·p).
+    const d = n('Sub', 'loss', [probs, 'onehot']);
+    const scale = n('Mul', 'loss', [invN, scalar('inv_k', 1 / K)]);
+    const sum = n('ReduceSum', 'loss', [n('Mul', 'loss', [d, d])], [{ name: 'keepdims', i: 0 }]);
+    n('Mul', 'loss', [sum, n('Reshape', 'loss', [scale, ints('shape_scalar', [])])], [], 'loss');
+    const dp = n('Mul', 'loss', [d, n('Mul', 'loss', [scale, scalar('two', 2)])]);
+    const dot = n('ReduceSum', 'loss', [n('Mul', 'loss', [dp, probs]), ints('axis_1', [1])], [{ name: 'keepdims', i: 1 }]);
+    grad = n('Mul', 'loss', [probs, n('Sub', 'loss', [dp, dot])]);
+  }
+
+  // Backward, last layer first.
+  const nhwAxes = ints('axes_nhw', [0, 2, 3]);
+  const swapNC = [{ name: 'perm', ints: [1, 0, 2, 3] }];
+  for (let j = saved.length - 1; j >= 0; j--) {
+    const s = saved[j];
+    const l = spec.layers[s.layer];
+    const needInput = s.x !== 'x';
+    switch (l.type) {
+      case 'dense': {
+        n('Gemm', l.name, [s.x, grad], [{ name: 'transA', i: 1 }], `grad:${l.name}/kernel`);
+        if (l.bias) n('ReduceSum', l.name, [grad, ints(`${l.name}/axis0`, [0])], [{ name: 'keepdims', i: 0 }], `grad:${l.name}/bias`);
+        if (needInput) grad = n('Gemm', l.name, [grad, s.extra.W], [{ name: 'transB', i: 1 }]);
+        break;
+      }
+      case 'gap': {
+        const g4 = n('Reshape', l.name, [grad, ints(`${l.name}/shape_nc11`, [0, 0, 1, 1])]);
+        grad = n('Expand', l.name, [n('Mul', l.name, [g4, scalar(`${l.name}/inv_area`, 1 / Number(s.extra.area))]), n('Shape', l.name, [s.x])]);
+        break;
+      }
+      case 'maxpool': {
+        const sz = l.size;
+        grad = n('MaxUnpool', l.name, [grad, s.extra.idx, n('Shape', l.name, [s.x])], [{ name: 'kernel_shape', ints: [sz, sz] }, { name: 'strides', ints: [sz, sz] }]);
+        break;
+      }
+      case 'dropout':
+        if (s.extra.mask) grad = n('Mul', l.name, [grad, s.extra.mask]);
+        break;
+      case 'relu':
+        grad = n('Mul', l.name, [grad, n('Sign', l.name, [s.y])]);
+        break;
+      case 'norm': {
+        const keep = [{ name: 'keepdims', i: 0 }];
+        const dbeta = n('ReduceSum', l.name, [grad, nhwAxes], keep, `grad:${l.name}/beta`);
+        const dgamma = n('ReduceSum', l.name, [n('Mul', l.name, [grad, s.extra.xhat]), nhwAxes], keep, `grad:${l.name}/gamma`);
+        if (!needInput) break;
+        // 1/M = inv_n / (H·W)
+        const invM = n('Mul', l.name, [invN, scalar(`${l.name}/inv_hw`, 1 / (s.chw[1] * s.chw[2]))]);
+        const b4 = n('Mul', l.name, [n('Reshape', l.name, [dbeta, channelShape]), invM]);
+        const g4 = n('Mul', l.name, [n('Reshape', l.name, [dgamma, channelShape]), invM]);
+        const inner = n('Sub', l.name, [n('Sub', l.name, [grad, b4]), n('Mul', l.name, [s.extra.xhat, g4])]);
+        grad = n('Mul', l.name, [inner, n('Mul', l.name, [s.extra.gr, s.extra.inv])]);
+        break;
+      }
+      case 'conv': {
+        const pads = s.extra.pads.split(',').map(Number);
+        if (l.bias) n('ReduceSum', l.name, [grad, nhwAxes], [{ name: 'keepdims', i: 0 }], `grad:${l.name}/bias`);
+        // dW as one matrix product. In channel-major layout with X padded to Hp×Wp and dY
+        // zero-padded to the same grid, flattened over N·Hp·Wp, the shift (a, b) of the kernel is
+        // an offset of a·Wp + b: dW[:, :, a, b] = dYp[:, 0:L] · Xf[:, off:off+L]ᵀ, where L stops
+        // where dYp holds only padding. The k·k shifted slices of Xf are stacked into [k·k·Cin, L].
+        const k = l.kernel;
+        const [cin, hin, win] = s.chw;
+        const [hp, wp] = [hin + pads[0] + pads[2], win + pads[1] + pads[3]];
+        const [ho, wo] = [hp - k + 1, wp - k + 1];
+        const maxOff = (k - 1) * wp + (k - 1);
+        let xt = n('Transpose', l.name, [s.x], swapNC);
+        if (pads.some((p) => p > 0)) xt = n('Pad', l.name, [xt, ints(`${l.name}/pads_x`, [0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])]);
+        const xf = n('Reshape', l.name, [xt, ints(`${l.name}/shape_cin_flat`, [cin, -1])]);
+        let gt = n('Transpose', l.name, [grad], swapNC);
+        if (ho !== hp || wo !== wp) gt = n('Pad', l.name, [gt, ints(`${l.name}/pads_dy`, [0, 0, 0, 0, 0, 0, hp - ho, wp - wo])]);
+        const gf = n('Reshape', l.name, [gt, ints(`${l.name}/shape_cout_flat`, [l.filters, -1])]);
+        const shifted: string[] = [];
+        let gL = gf;
+        if (maxOff === 0) shifted.push(xf);
+        else {
+          // L = N·Hp·Wp − maxOff, from the dynamic batch.
+          const len = n('Sub', l.name, [n('Shape', l.name, [xf], [{ name: 'start', i: 1 }]), ints(`${l.name}/max_off`, [maxOff])]);
+          const axis1 = ints(`${l.name}/axis1`, [1]);
+          gL = n('Slice', l.name, [gf, ints(`${l.name}/zero`, [0]), len, axis1]);
+          for (let a = 0; a < k; a++)
+            for (let b = 0; b < k; b++) {
+              const st = ints(`${l.name}/off${a}_${b}`, [a * wp + b]);
+              shifted.push(n('Slice', l.name, [xf, st, n('Add', l.name, [len, st]), axis1]));
+            }
+        }
+        const cols = shifted.length === 1 ? shifted[0] : n('Concat', l.name, shifted, [{ name: 'axis', i: 0 }]);
+        const dw = n('Gemm', l.name, [gL, cols], [{ name: 'transB', i: 1 }]);
+        const dw4 = n('Reshape', l.name, [dw, ints(`${l.name}/shape_okkc`, [l.filters, k, k, cin])]);
+        n('Transpose', l.name, [dw4], [{ name: 'perm', ints: [0, 3, 1, 2] }], `grad:${l.name}/kernel`);
+        if (needInput) grad = n('ConvTranspose', l.name, [grad, s.extra.W], [{ name: 'pads', ints: pads }]);
+        break;
+      }
+    }
+  }
+
+  const model = onnx.ModelProto.create({
+    irVersion: irVersionFor(OPSET),
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: OPSET })],
+    producerName: 'normlab',
+    docString: 'NormLab training step: forward, loss and backward of one batch',
+    graph: onnx.GraphProto.create({ name: 'normlab_train_step', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs }),
+  });
+  return { bytes: onnx.ModelProto.encode(model).finish(), params, dropouts, batchNorms };
+}
