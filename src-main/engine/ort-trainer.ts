@@ -15,7 +15,7 @@ import type { LossKind, TrainSettings } from '../contract/settings';
 import { buildTrainGraph, trainGraphUnsupported, type TrainGraph } from '../onnx/train-graph';
 import { hwioToOihw } from '../onnx/export';
 import type { Model, ParamRef } from './model';
-import { deriveSeed, mulberry32 } from './rng';
+import { deriveSeed } from './rng';
 import type { ModelSpec } from './spec';
 
 export interface EngineChoice {
@@ -46,16 +46,27 @@ export function chooseEngine(settings: Pick<TrainSettings, 'engine' | 'loss' | '
   };
 }
 
-/** Draws dropout masks exactly like layers.dropoutMask (NHWC order) into an NCHW buffer. */
+/**
+ * Draws dropout masks exactly like layers.dropoutMask (mulberry32 in NHWC order, keep when
+ * u ≥ rate) into an NCHW buffer. The generator is inlined and the test done on the 32-bit integer
+ * (u ≥ rate ⟺ x ≥ rate·2³², exact in doubles): same masks, a few times faster.
+ */
 export function dropoutMaskNchw(out: Float32Array, n: number, [c, h, w]: [number, number, number], rate: number, seed: number): Float32Array {
-  const rng = mulberry32(seed);
-  const scale = 1 / (1 - rate);
+  let a = seed >>> 0;
+  const threshold = rate * 4294967296;
+  const scale = Math.fround(1 / (1 - rate));
   const hw = h * w;
   const chw = c * hw;
   for (let b = 0; b < n; b++) {
     const base = b * chw;
     for (let p = 0; p < hw; p++) {
-      for (let k = 0; k < c; k++) out[base + k * hw + p] = rng() >= rate ? scale : 0;
+      for (let k = 0; k < c; k++) {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        out[base + k * hw + p] = (t ^ (t >>> 14)) >>> 0 >= threshold ? scale : 0;
+      }
     }
   }
   return out;
@@ -81,7 +92,9 @@ export interface OrtStepResult {
 export class OrtTrainer {
   /** Milliseconds spent so far: feeds and masks, the ORT run, reading outputs back; and steps. */
   readonly timing = { prepare: 0, run: 0, read: 0, steps: 0 };
-  private readonly masks = new Map<string, Float32Array>();
+  /** Two sets of mask buffers: one feeds the running step while the next step's are drawn. */
+  private readonly maskSlots: Float32Array[][] = [[], []];
+  private prepared: { key: string; slot: number } | null = null;
   private readonly paramIndex: Map<string, number>;
 
   private constructor(
@@ -111,7 +124,22 @@ export class OrtTrainer {
    * statistics into the model's BN layers and returns the loss, the correct count and the data
    * gradients of `params` (tfjs layout); the caller applies penalties, clipping and the update.
    */
-  async step(model: Model, params: ParamRef[], x: Float32Array, labels: Int32Array, n: number, dropoutSeed: number): Promise<OrtStepResult> {
+  /** Fills mask slot `slot` for (seed, n). */
+  private drawMasks(slot: number, dropoutSeed: number, n: number): Float32Array[] {
+    const bufs = this.maskSlots[slot];
+    this.graph.dropouts.forEach((d, i) => {
+      const size = n * d.chw[0] * d.chw[1] * d.chw[2];
+      if (!bufs[i] || bufs[i].length !== size) bufs[i] = new Float32Array(size);
+      dropoutMaskNchw(bufs[i], n, d.chw, d.rate, deriveSeed(dropoutSeed, d.index));
+    });
+    return bufs;
+  }
+
+  /**
+   * `next` (the following step's dropout seed and batch size) lets the masks of that step be
+   * drawn on this thread while onnxruntime runs this one on its own threads.
+   */
+  async step(model: Model, params: ParamRef[], x: Float32Array, labels: Int32Array, n: number, dropoutSeed: number, next?: { dropoutSeed: number; n: number }): Promise<OrtStepResult> {
     const { ort, spec } = this;
     const t0 = performance.now();
     const [h, w, c] = spec.input;
@@ -139,18 +167,22 @@ export class OrtTrainer {
       if (gp.hwio) data = hwioToOihw(data, ...gp.hwio);
       feeds[gp.name] = new ort.Tensor('float32', data, gp.shape);
     }
-    for (const d of this.graph.dropouts) {
-      const size = n * d.chw[0] * d.chw[1] * d.chw[2];
-      let buf = this.masks.get(d.name);
-      if (!buf || buf.length !== size) {
-        buf = new Float32Array(size);
-        this.masks.set(d.name, buf);
-      }
-      dropoutMaskNchw(buf, n, d.chw, d.rate, deriveSeed(dropoutSeed, d.index));
-      feeds[`mask:${d.name}`] = new ort.Tensor('float32', buf, [n, ...d.chw]);
+    let slot = 0;
+    if (this.graph.dropouts.length > 0) {
+      const key = `${dropoutSeed}:${n}`;
+      slot = this.prepared?.key === key ? this.prepared.slot : 0;
+      const masks = this.prepared?.key === key ? this.maskSlots[slot] : this.drawMasks(slot, dropoutSeed, n);
+      this.graph.dropouts.forEach((d, i) => { feeds[`mask:${d.name}`] = new ort.Tensor('float32', masks[i], [n, ...d.chw]); });
     }
     const t1 = performance.now();
-    const out = await this.session.run(feeds);
+    const running = this.session.run(feeds);
+    this.prepared = null;
+    if (next && this.graph.dropouts.length > 0) {
+      this.drawMasks(1 - slot, next.dropoutSeed, next.n);
+      this.prepared = { key: `${next.dropoutSeed}:${next.n}`, slot: 1 - slot };
+    }
+    const t1b = performance.now();
+    const out = await running;
     const t2 = performance.now();
     try {
       const logits = out.logits.data as Float32Array;
@@ -175,8 +207,9 @@ export class OrtTrainer {
       return { loss: (out.loss.data as Float32Array)[0], correct, grads };
     } finally {
       for (const t of Object.values(out)) t.dispose?.();
-      this.timing.prepare += t1 - t0;
-      this.timing.run += t2 - t1;
+      // Drawing the next step's masks overlaps the run: it counts as preparation, the rest as run.
+      this.timing.prepare += t1b - t0;
+      this.timing.run += t2 - t1b;
       this.timing.read += performance.now() - t2;
       this.timing.steps += 1;
     }

@@ -197,7 +197,11 @@ export async function trainRun(
         let stats: tf.Tensor1D;
         let tUpdate = 0;
         if (ortTrainer) {
-          const r = await ortTrainer.step(model, params, x, labels, n, cfg.dropoutSeed);
+          const nextStart = (step + 1) * batch;
+          const next = step + 1 < steps
+            ? { dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch, step + 1), n: Math.min(batch, train.count - nextStart) }
+            : epoch + 1 < settings.epochs ? { dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch + 1, 0), n: Math.min(batch, train.count) } : undefined;
+          const r = await ortTrainer.step(model, params, x, labels, n, cfg.dropoutSeed, next);
           tUpdate = performance.now();
           stats = tf.tidy(() => {
             const u = applyUpdate(params, optimizer, gradTensors(params, r.grads), cfg);
