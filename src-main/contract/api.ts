@@ -82,6 +82,8 @@ export interface BackendInfo {
 }
 
 export interface EngineInfo extends BackendInfo {
+  /** Default training engine: onnxruntime (training-step graph, `threads` threads) for batch norm and no norm; `backend` otherwise. */
+  training: { engine: 'onnxruntime'; threads: number; note: string };
   versions: Record<string, string>;
   datasets: { name: string; available: boolean; source: string; note?: string }[];
   workspace: string;

@@ -8,7 +8,6 @@
  * the same seeded generator, in NHWC order, written to NCHW positions), the same BN momentum code
  * (BatchNorm.recordBatch). Results agree with the tfjs engine up to float rounding.
  */
-import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as Ort from 'onnxruntime-node';
 import type { LossKind, TrainSettings } from '../contract/settings';
@@ -17,6 +16,9 @@ import { hwioToOihw } from '../onnx/export';
 import type { Model, ParamRef } from './model';
 import { deriveSeed } from './rng';
 import type { ModelSpec } from './spec';
+import { resolveThreads } from './threads';
+
+export { resolveThreads };
 
 export interface EngineChoice {
   engine: 'onnxruntime' | 'tfjs';
@@ -24,11 +26,6 @@ export interface EngineChoice {
   reason: string;
   /** ORT intra-op threads (onnxruntime only). */
   threads?: number;
-}
-
-/** Threads the onnxruntime engine uses for a `threads` setting (0 = one per core). */
-export function resolveThreads(setting: number): number {
-  return setting > 0 ? setting : Math.max(1, availableParallelism());
 }
 
 /** Which engine a run trains on, before anything is loaded. */

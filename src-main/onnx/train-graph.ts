@@ -100,7 +100,9 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
   };
   const scalar = (name: string, v: number) => g.float(name, [], new Float32Array([v]));
   const ints = (name: string, v: number[]) => g.int64(name, v);
-  const channelShape = ints('shape_1c11', [1, -1, 1, 1]);
+  let channelShapeName = '';
+  /** [1, -1, 1, 1], created on first use (an unused initializer makes ORT warn). */
+  const channelShape = () => (channelShapeName ||= ints('shape_1c11', [1, -1, 1, 1]));
   const n = (op: string, layer: string, ins: string[], attrs: Attr[] = [], out?: string) => g.node(op, layer, ins, [], attrs, undefined, out);
 
   // Forward.
@@ -134,8 +136,8 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
         const variance = n('ReduceMean', l.name, [n('Mul', l.name, [xc, xc])], axes);
         const inv = n('Reciprocal', l.name, [n('Sqrt', l.name, [n('Add', l.name, [variance, scalar(`${l.name}/eps`, l.norm.eps)])])]);
         const xhat = n('Mul', l.name, [xc, inv]);
-        const gr = n('Reshape', l.name, [gamma, channelShape]);
-        t = n('Add', l.name, [n('Mul', l.name, [xhat, gr]), n('Reshape', l.name, [beta, channelShape])]);
+        const gr = n('Reshape', l.name, [gamma, channelShape()]);
+        t = n('Add', l.name, [n('Mul', l.name, [xhat, gr]), n('Reshape', l.name, [beta, channelShape()])]);
         const flatC = ints(`${l.name}/shape_c`, [c]);
         n('Reshape', l.name, [mean, flatC], [], `mean:${l.name}`);
         n('Reshape', l.name, [variance, flatC], [], `var:${l.name}`);
@@ -207,7 +209,8 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
   }
 
   // Backward, last layer first.
-  const nhwAxes = ints('axes_nhw', [0, 2, 3]);
+  let nhwAxesName = '';
+  const nhwAxes = () => (nhwAxesName ||= ints('axes_nhw', [0, 2, 3]));
   const swapNC = [{ name: 'perm', ints: [1, 0, 2, 3] }];
   for (let j = saved.length - 1; j >= 0; j--) {
     const s = saved[j];
@@ -238,20 +241,20 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
         break;
       case 'norm': {
         const keep = [{ name: 'keepdims', i: 0 }];
-        const dbeta = n('ReduceSum', l.name, [grad, nhwAxes], keep, `grad:${l.name}/beta`);
-        const dgamma = n('ReduceSum', l.name, [n('Mul', l.name, [grad, s.extra.xhat]), nhwAxes], keep, `grad:${l.name}/gamma`);
+        const dbeta = n('ReduceSum', l.name, [grad, nhwAxes()], keep, `grad:${l.name}/beta`);
+        const dgamma = n('ReduceSum', l.name, [n('Mul', l.name, [grad, s.extra.xhat]), nhwAxes()], keep, `grad:${l.name}/gamma`);
         if (!needInput) break;
         // 1/M = inv_n / (H·W)
         const invM = n('Mul', l.name, [invN, scalar(`${l.name}/inv_hw`, 1 / (s.chw[1] * s.chw[2]))]);
-        const b4 = n('Mul', l.name, [n('Reshape', l.name, [dbeta, channelShape]), invM]);
-        const g4 = n('Mul', l.name, [n('Reshape', l.name, [dgamma, channelShape]), invM]);
+        const b4 = n('Mul', l.name, [n('Reshape', l.name, [dbeta, channelShape()]), invM]);
+        const g4 = n('Mul', l.name, [n('Reshape', l.name, [dgamma, channelShape()]), invM]);
         const inner = n('Sub', l.name, [n('Sub', l.name, [grad, b4]), n('Mul', l.name, [s.extra.xhat, g4])]);
         grad = n('Mul', l.name, [inner, n('Mul', l.name, [s.extra.gr, s.extra.inv])]);
         break;
       }
       case 'conv': {
         const pads = s.extra.pads.split(',').map(Number);
-        if (l.bias) n('ReduceSum', l.name, [grad, nhwAxes], [{ name: 'keepdims', i: 0 }], `grad:${l.name}/bias`);
+        if (l.bias) n('ReduceSum', l.name, [grad, nhwAxes()], [{ name: 'keepdims', i: 0 }], `grad:${l.name}/bias`);
         // dW from matrix products. In channel-major layout with X padded to Hp×Wp and dY
         // zero-padded to the same grid, flattened over N·Hp·Wp, the shift (a, b) of the kernel is
         // an offset of a·Wp + b: dW[:, :, a, b] = dYp[:, 0:L] · Xf[:, off:off+L]ᵀ, where L stops

@@ -2,6 +2,7 @@
  * Services: the one implementation behind every door (Electron IPC, WebSocket, CLI).
  * They validate requests, own the workspace and the engine host, and fan events out.
  */
+import { resolveThreads } from '../engine/threads';
 import { z } from 'zod';
 import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type RunRecord } from '../contract/api';
 import { resolveSettings } from '../contract/settings';
@@ -89,7 +90,13 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       handler: async (): Promise<EngineInfo> => {
         const { backend, versions } = await host.ready();
         await host.ping();
-        return { ...backend, versions, datasets: listKnownDatasets(), workspace: workspace.root };
+        const threads = resolveThreads(0);
+        const training = {
+          engine: 'onnxruntime' as const,
+          threads,
+          note: `runs with batch norm or no norm train through onnxruntime-node (one ONNX graph per step, ${threads} thread${threads === 1 ? '' : 's'} by default); ghost, layer and group norm train on tfjs ${backend.backend}`,
+        };
+        return { ...backend, training, versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },
     },
     'runs.list': { schema: empty, handler: async () => workspace.listRuns() },

@@ -22,6 +22,7 @@ export const info: Command = {
     }
     out(`backend    ${i.backend}${i.threads ? ` (${i.threads} thread${i.threads > 1 ? 's' : ''})` : ''} — ${i.reason}`);
     for (const t of i.tried) out(`           tried ${t.name}: ${t.ok ? 'ok' : t.error}`);
+    out(`training   ${i.training.note}`);
     out(`versions   ${Object.entries(i.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const d of i.datasets) out(`dataset    ${d.name.padEnd(14)} ${d.available ? 'available' : 'missing  '} ${d.source}${d.note ? ` — ${d.note}` : ''}`);
     out(`workspace  ${i.workspace}`);
