@@ -171,7 +171,6 @@ export class OrtTrainer {
       const masks = this.prepared?.key === key ? this.maskSlots[slot] : this.drawMasks(slot, dropoutSeed, n);
       this.graph.dropouts.forEach((d, i) => { feeds[`mask:${d.name}`] = new ort.Tensor('float32', masks[i], [n, ...d.chw]); });
     }
-    const t1 = performance.now();
     const running = this.session.run(feeds);
     this.prepared = null;
     if (next && this.graph.dropouts.length > 0) {
