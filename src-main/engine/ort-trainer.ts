@@ -13,6 +13,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { LossKind, TrainSettings } from '../contract/settings';
 import { buildTrainGraph, trainGraphUnsupported, type TrainGraph } from '../onnx/train-graph';
 import { hwioToOihw } from '../onnx/export';
+import { nhwcToNchw } from '../onnx/runtime';
 import type { Model, ParamRef } from './model';
 import { deriveSeed } from './rng';
 import type { ModelSpec } from './spec';
@@ -93,6 +94,7 @@ export class OrtTrainer {
   private readonly maskSlots: Float32Array[][] = [[], []];
   private prepared: { key: string; slot: number } | null = null;
   private readonly paramIndex: Map<string, number>;
+  private readonly bnPerImage: Map<string, number>;
 
   private constructor(
     private readonly ort: typeof Ort,
@@ -102,6 +104,7 @@ export class OrtTrainer {
     private readonly spec: ModelSpec,
   ) {
     this.paramIndex = new Map(graph.params.map((p, i) => [p.name, i]));
+    this.bnPerImage = new Map(graph.batchNorms.map((b) => [b.name, b.perImage]));
   }
 
   static async create(spec: ModelSpec, loss: LossKind, threads: number): Promise<OrtTrainer> {
@@ -143,14 +146,7 @@ export class OrtTrainer {
     const K = spec.classes;
     const pixels = h * w * c;
     const feeds: Record<string, Ort.Tensor> = {};
-    let xn: Float32Array;
-    if (c === 1) xn = x.length === n * pixels ? x : x.slice(0, n * pixels);
-    else {
-      xn = new Float32Array(n * pixels);
-      for (let b = 0; b < n; b++)
-        for (let p = 0; p < h * w; p++)
-          for (let k = 0; k < c; k++) xn[b * pixels + k * h * w + p] = x[b * pixels + p * c + k];
-    }
+    const xn = nhwcToNchw(x.length === n * pixels ? x : x.slice(0, n * pixels), n, h, w, c);
     feeds.x = new ort.Tensor('float32', xn, [n, c, h, w]);
     const onehot = new Float32Array(n * K);
     for (let i = 0; i < n; i++) onehot[i * K + labels[i]] = 1;
@@ -189,9 +185,9 @@ export class OrtTrainer {
         if (arg === labels[i]) correct++;
       }
       for (const bn of model.bnLayers()) {
-        const meta = this.graph.batchNorms.find((b) => b.name === bn.name);
-        if (!meta) throw new Error(`onnxruntime engine: the graph has no batch norm ${bn.name}`);
-        bn.recordBatch(out[`mean:${bn.name}`].data as Float32Array, out[`var:${bn.name}`].data as Float32Array, n * meta.perImage);
+        const perImage = this.bnPerImage.get(bn.name);
+        if (perImage === undefined) throw new Error(`onnxruntime engine: the graph has no batch norm ${bn.name}`);
+        bn.recordBatch(out[`mean:${bn.name}`].data as Float32Array, out[`var:${bn.name}`].data as Float32Array, n * perImage);
       }
       const grads = params.map((p) => {
         const i = this.paramIndex.get(p.name);
