@@ -6,6 +6,10 @@
  * so that load from other processes on a shared machine hits every engine alike.
  * Prints one JSON object with images/s (medians over rounds) and the ratios.
  *
+ * It also measures the machine's ceiling for any fp32 ONNX Runtime graph of this net: MLAS's
+ * throughput on a large square MatMul (1024³, its best case) at each thread count, divided by the
+ * net's forward FLOPs (2 × forwardMacs), next to the images/s the 8× target asks for.
+ *
  *   node bench/onnx-bench.mjs [--batch 128] [--threads 1,2] [--seconds 2] [--rounds 7]
  *
  * Needs /usr/bin/python3 with python3-torch (bench/onnx-torch.py); without it the PyTorch
@@ -22,7 +26,8 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src-main/engine/backend';
 import { buildModel } from '../src-main/engine/model';
-import { s5Spec } from '../src-main/engine/spec';
+import { forwardMacs, s5Spec } from '../src-main/engine/spec';
+import onnxProto from 'onnx-proto';
 import { DEFAULT_SETTINGS } from '../src-main/contract/settings';
 import { loadDataset } from '../src-main/data/dataset';
 import { exportOnnx } from '../src-main/onnx/export';
@@ -91,6 +96,35 @@ async function session(bytes: Uint8Array, threads: number): Promise<ort.Inferenc
   return ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
 }
 
+const { onnx } = onnxProto;
+
+/** GFLOP/s of onnxruntime's MLAS on C = A·B with n×n float32 matrices: the best of 15 timed runs (a ceiling). */
+async function matmulGflops(threads: number, n = 1024): Promise<number> {
+  const type = onnx.TypeProto.create({
+    tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: n }, { dimValue: n }] } },
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'matmul', node: [{ opType: 'MatMul', input: ['a', 'b'], output: ['c'] }],
+      input: [{ name: 'a', type }, { name: 'b', type }], output: [{ name: 'c', type }],
+    },
+  });
+  const sess = await session(onnx.ModelProto.encode(model).finish(), threads);
+  const rng = mulberry32(7);
+  const a = new ort.Tensor('float32', Float32Array.from({ length: n * n }, () => rng() - 0.5), [n, n]);
+  for (let i = 0; i < 3; i++) await sess.run({ a, b: a });
+  const rates: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const t0 = performance.now();
+    await sess.run({ a, b: a });
+    rates.push((2 * n ** 3) / ((performance.now() - t0) * 1e6));
+  }
+  await sess.release();
+  return Math.max(...rates);
+}
+
 async function main(): Promise<void> {
   const batch = Number(arg('batch', '128'));
   const threadList = arg('threads', '1,2').split(',').map(Number);
@@ -123,6 +157,11 @@ async function main(): Promise<void> {
   writeFileSync(inputFile, new Uint8Array(nchw.buffer, nchw.byteOffset, nchw.byteLength));
   const torchOnnx = join(dir, 'torch-s5.onnx');
 
+  const flopsPerImage = 2 * forwardMacs(spec);
+  // Measured before any PyTorch process starts, so that no other process shares the CPU.
+  const matmul: Record<number, number> = {};
+  for (const t of threadList) matmul[t] = await matmulGflops(t);
+
   // One PyTorch process per thread count, serving timing rounds on request (see onnx-torch.py --serve).
   const torchProcs: Record<number, TorchProc> = {};
   let torchError: string | null = null;
@@ -147,6 +186,7 @@ async function main(): Promise<void> {
 
   const results: Record<string, unknown>[] = [];
   const ratios: Record<string, Record<string, number | null>> = {};
+  const ceiling: Record<string, Record<string, number | null>> = {};
   for (const t of threadList) {
     const engines: { key: string; label: string; sess: ort.InferenceSession }[] = [
       { key: 'ours', label: 'ORT · NormLab export (BN kept)', sess: await session(ours, t) },
@@ -156,22 +196,26 @@ async function main(): Promise<void> {
     const rates: Record<string, number[]> = Object.fromEntries(engines.map((e) => [e.key, []]));
     const torchRates: number[] = [];
     for (const e of engines) for (let i = 0; i < 5; i++) await e.sess.run({ input: batches[i % batches.length] });
-    // Interleaved rounds, so that a neighbour's load on the shared CPU hits every engine alike.
-    for (let r = 0; r < rounds; r++) {
-      for (const e of engines) {
-        let n = 0;
-        const t0 = performance.now();
-        while (performance.now() - t0 < (seconds * 1000) / rounds) {
-          await e.sess.run({ input: batches[n % batches.length] });
-          n++;
-        }
-        rates[e.key].push((n * batch * 1000) / (performance.now() - t0));
+    // Interleaved rounds, so that a neighbour's load on the shared CPU hits every engine alike; the
+    // order rotates each round, so that no engine always runs first (e.g. right after PyTorch).
+    const tp = torchProcs[t];
+    const players: (() => Promise<void>)[] = engines.map((e) => async () => {
+      let n = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < (seconds * 1000) / rounds) {
+        await e.sess.run({ input: batches[n % batches.length] });
+        n++;
       }
-      const tp = torchProcs[t];
-      if (tp) {
+      rates[e.key].push((n * batch * 1000) / (performance.now() - t0));
+    });
+    if (tp) {
+      players.push(async () => {
         tp.send(String(seconds / rounds));
         torchRates.push((JSON.parse(await tp.next()) as { eval_img_per_s: number }).eval_img_per_s);
-      }
+      });
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < players.length; i++) await players[(i + r) % players.length]();
     }
     torchProcs[t]?.close();
     const med: Record<string, number> = {};
@@ -189,6 +233,14 @@ async function main(): Promise<void> {
       ours_vs_pytorch_eval: pt ? r3(med.ours / pt) : null,
       ours_folded_vs_pytorch_eval: pt ? r3(med.ours_folded / pt) : null,
     };
+    const gflops = matmul[t];
+    ceiling[`threads_${t}`] = {
+      matmul_1024_best_gflops: Math.round(gflops * 10) / 10,
+      // What the whole net would run at if every layer ran at large-MatMul speed.
+      img_per_s_at_matmul_speed: Math.round((gflops * 1e9) / flopsPerImage),
+      ours_gflops: Math.round((Math.max(med.ours, med.ours_folded) * flopsPerImage) / 1e8) / 10,
+      img_per_s_needed_for_8x_pytorch: pt ? Math.round(8 * pt) : null,
+    };
   }
   rmSync(dir, { recursive: true, force: true });
   model.dispose();
@@ -196,6 +248,7 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify({
     bench: 'onnx-inference', model: 'S5 net (BN)', batch, input: `${count} real MNIST test digits`, seconds_per_engine: seconds,
     onnxruntime: ort.env.versions?.node ?? 'onnxruntime-node', results, ratios,
+    flops_per_image: flopsPerImage, ceiling,
     targets: { ours_vs_torch_onnx: '>= 1', ours_vs_pytorch_eval: '>= 8' }, met: torchError ? null : okRatio,
     ...(torchError ? { torch_error: torchError } : {}),
   }, null, 1) + '\n');

@@ -111,3 +111,19 @@ export function layerShapes(spec: ModelSpec): [number, number, number][] {
     return [h, w, c];
   });
 }
+
+/**
+ * Multiply-accumulates of one image's forward pass through the convolutions and dense layers
+ * (norms, activations and pooling left out: they are elementwise and a few percent of the work).
+ * The speed ceiling in bench/onnx-bench.ts divides a measured GFLOP/s by 2 × this.
+ */
+export function forwardMacs(spec: ModelSpec): number {
+  const shapes = layerShapes(spec);
+  let macs = 0;
+  spec.layers.forEach((l, i) => {
+    const [h, w] = shapes[i];
+    if (l.type === 'conv') macs += h * w * l.filters * l.kernel * l.kernel * l.inChannels;
+    else if (l.type === 'dense') macs += l.inUnits * l.units;
+  });
+  return macs;
+}

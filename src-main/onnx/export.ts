@@ -133,6 +133,19 @@ export class Graph {
     this.audit.push({ name, op, layer, outputShape: shape.map(String), attributes: shown, ...(note ? { note } : {}) });
     return outs;
   }
+
+  /** Gives the tensor `from` (a node output, not a graph input or initializer) the name `to`. */
+  renameOutput(from: string, to: string, note: string): string {
+    const i = this.nodes.findIndex((n) => n.output.includes(from));
+    if (i < 0) throw new Error(`no node outputs ${from}`);
+    const n = this.nodes[i];
+    n.output = n.output.map((o) => (o === from ? to : o));
+    for (const m of this.nodes) m.input = m.input.map((o) => (o === from ? to : o));
+    this.used.add(to);
+    const a = this.audit[i];
+    a.note = a.note ? `${a.note}; ${note}` : note;
+    return to;
+  }
 }
 
 /** A float32 tensor type; string dims are symbolic (e.g. 'N'). */
@@ -405,7 +418,8 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeights, opts: ExportO
     c = c * h * w;
   }
   if (c !== spec.classes) throw new ExportError(`the last layer gives ${c} outputs but the spec has ${spec.classes} classes`);
-  const logits = g.node('Identity', 'output', [x], ['N', c], [], 'logits', 'logits');
+  // The last node's output is the graph output "logits" (no Identity copy).
+  const logits = g.renameOutput(x, 'logits', 'logits');
   g.node('Softmax', 'output', [logits], ['N', c], [{ name: 'axis', i: 1 }], 'class probabilities', 'probabilities');
 
   const docString =

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src-main/engine/backend';
 import { buildModel } from '../../../src-main/engine/model';
-import { countParams, s5Spec } from '../../../src-main/engine/spec';
+import { countParams, forwardMacs, s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
 import { loadDataset } from '../../../src-main/data/dataset';
 
@@ -25,6 +25,20 @@ describe('S5 model', () => {
     expect(biases.map((b) => b.name)).toEqual(['conv1/bias', 'conv2/bias', 'conv3/bias', 'conv4/bias', 'conv5/bias', 'conv6/bias']);
     expect(biases.reduce((n, b) => n + b.variable.size, 0)).toBe(84);
     mb.dispose();
+  });
+
+  it('counts the forward multiply-accumulates layer by layer', () => {
+    // out H·W · filters · k² · in: conv1 26²·8·9·1, conv2 24²·16·9·8, trans1 24²·8·16, conv3 10²·12·9·8,
+    // conv4 8²·16·9·12, conv5 6²·16·9·16, conv6 4²·16·9·16; dense 16·10.
+    const hand = 26 * 26 * 8 * 9 + 24 * 24 * 16 * 72 + 24 * 24 * 8 * 16 + 100 * 12 * 72 + 64 * 16 * 108 + 36 * 16 * 144 + 16 * 16 * 144 + 160;
+    expect(hand).toBe(1_102_912);
+    expect(forwardMacs(s5Spec(DEFAULT_SETTINGS))).toBe(hand);
+    // A 5×5 'same' conv on a 3-channel 8×8 input (8·8·4·25·3), then dense over the 256 flattened values.
+    const same: ModelSpec = { input: [8, 8, 3], classes: 2, layers: [
+      { type: 'conv', name: 'c', filters: 4, kernel: 5, inChannels: 3, bias: false, padding: 'same' },
+      { type: 'dense', name: 'd', units: 2, inUnits: 256, bias: true },
+    ] };
+    expect(forwardMacs(same)).toBe(8 * 8 * 4 * 25 * 3 + 256 * 2);
   });
 });
 

@@ -143,6 +143,9 @@ describe('metadata, audit and errors', () => {
     expect(info.opset).toBe(17);
     expect(info.inputs).toEqual([{ name: 'input', shape: ['N', 1, 28, 28] }]);
     expect(info.outputs.map((o) => o.name)).toEqual(['probabilities', 'logits']);
+    // "logits" is the dense layer's own output (no Identity copy), read by the Softmax.
+    expect(audit.ops.Identity).toBeUndefined();
+    expect(audit.nodes.slice(-2).map((n) => [n.op, n.note])).toEqual([['Gemm', 'logits'], ['Softmax', 'class probabilities']]);
     expect(audit.params).toBe(model.paramCount());
     expect(audit.batchNorms).toHaveLength(6);
     for (const b of audit.batchNorms) expect(b).toMatchObject({ epsilon: 1e-5, folded: false });
