@@ -111,6 +111,8 @@ if (want('trainer')) {
     runCase(scripts.trainer, 'trainer, onnxruntime, threads 1', [...args, '--engine', 'onnxruntime', '--threads', '1']),
     runCase(scripts.trainer, 'trainer, onnxruntime, threads 2', [...args, '--engine', 'onnxruntime', '--threads', '2']),
     runCase(scripts.trainer, 'trainer, tfjs wasm, threads 1', [...args, '--engine', 'tfjs', ...(quick ? [] : ['--profile'])], { NORMLAB_THREADS: '1' }),
+    // Ghost BN (virtual batches of 32) through the onnxruntime graph's virtual-batch matrices.
+    runCase(scripts.trainer, 'trainer, onnxruntime, ghost BN 32, threads 1', [...args, '--engine', 'onnxruntime', '--threads', '1', '--norm', 'ghost', '--ghost-batch', '32']),
   ];
   const p1 = result.pytorch?.[0] ?? torch(1);
   const p2 = result.pytorch?.[1] ?? torch(2);

@@ -4,7 +4,7 @@
  * the trainer's own progress callbacks (so evaluation and the first warm-up steps are left out).
  * Prints one JSON line; bench/run.mjs bundles this file and runs it once per case.
  *
- *   node trainrun-bench.mjs [--engine onnxruntime|tfjs] [--threads N] [--batch 128] [--steps 16] [--repeats 3] [--profile]
+ *   node trainrun-bench.mjs [--engine onnxruntime|tfjs] [--threads N] [--norm batch|ghost|…] [--ghost-batch 32] [--batch 128] [--steps 16] [--repeats 3] [--profile]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -35,7 +35,9 @@ async function main(): Promise<void> {
   const data = await loadDataset('mnist-sample');
   const engine = arg('engine', 'onnxruntime') as TrainSettings['engine'];
   const threads = Number(arg('threads', '1'));
-  const settings: TrainSettings = { ...DEFAULT_SETTINGS, engine, threads, batch, epochs: 1, trainLimit: batch * (steps + warm), testLimit: 100, seed: 1 };
+  const norm = arg('norm', DEFAULT_SETTINGS.norm) as TrainSettings['norm'];
+  const ghostBatch = Number(arg('ghost-batch', String(DEFAULT_SETTINGS.ghostBatch)));
+  const settings: TrainSettings = { ...DEFAULT_SETTINGS, engine, threads, batch, norm, ghostBatch, epochs: 1, trainLimit: batch * (steps + warm), testLimit: 100, seed: 1 };
   let used = '';
   let stepTiming: Record<string, number> | undefined;
   const runs: number[] = [];
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
     model.dispose();
   }
   console.log(JSON.stringify({
-    engine: used, backend: info.backend, threads: engine === 'tfjs' ? info.threads ?? 1 : threads, batch, steps, repeats,
+    engine: used, backend: info.backend, threads: engine === 'tfjs' ? info.threads ?? 1 : threads, norm, batch, steps, repeats,
     ...(stepTiming ? { step_ms: stepTiming } : {}),
     train_img_per_s: Math.round(median(runs)), train_runs: runs.map(Math.round), train_loss: Number(loss.toFixed(4)),
     ...(profile ? { profile } : {}),

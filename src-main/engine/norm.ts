@@ -189,10 +189,13 @@ export class BatchNorm implements NormLayer {
   /**
    * Takes one batch's statistics computed elsewhere (the ONNX Runtime training step): records
    * them as the last batch and folds them into the running statistics, exactly as a training
-   * forward pass of this layer does. `elements` = values per channel (N·H·W).
+   * forward pass of this layer does. `elements` = values per channel (N·H·W). Ghost BN: call it
+   * once per virtual batch, in batch order (n·H·W with n that virtual batch's images).
    */
   recordBatch(mean: Float32Array, biasedVar: Float32Array, elements: number): void {
-    if (this.virtualBatch > 0) throw new Error(`layer ${this.name}: ghost batch norm takes its statistics per virtual batch`);
+    if (mean.length !== this.channels || biasedVar.length !== this.channels) {
+      throw new Error(`layer ${this.name}: batch statistics for ${mean.length} and ${biasedVar.length} channels, expected ${this.channels}`);
+    }
     tf.tidy(() => {
       const m = tf.tensor1d(mean);
       const v = tf.tensor1d(biasedVar);

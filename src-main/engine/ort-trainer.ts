@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as Ort from 'onnxruntime-node';
 import type { LossKind, TrainSettings } from '../contract/settings';
-import { buildTrainGraph, trainGraphUnsupported, type TrainGraph } from '../onnx/train-graph';
+import { buildTrainGraph, ghostMatrices, trainGraphUnsupported, virtualBatchSizes, type TrainGraph } from '../onnx/train-graph';
 import { hwioToOihw } from '../onnx/export';
 import { nhwcToNchw } from '../onnx/runtime';
 import type { Model, ParamRef } from './model';
@@ -94,7 +94,9 @@ export class OrtTrainer {
   private readonly maskSlots: Float32Array[][] = [[], []];
   private prepared: { key: string; slot: number } | null = null;
   private readonly paramIndex: Map<string, number>;
-  private readonly bnPerImage: Map<string, number>;
+  private readonly bnInfo: Map<string, TrainGraph['batchNorms'][number]>;
+  /** ghost_avg / ghost_ind feeds per virtual batch size, for the last batch size seen. */
+  private ghostFeeds: { n: number; feeds: Record<string, Ort.Tensor> } | null = null;
 
   private constructor(
     private readonly ort: typeof Ort,
@@ -104,7 +106,7 @@ export class OrtTrainer {
     private readonly spec: ModelSpec,
   ) {
     this.paramIndex = new Map(graph.params.map((p, i) => [p.name, i]));
-    this.bnPerImage = new Map(graph.batchNorms.map((b) => [b.name, b.perImage]));
+    this.bnInfo = new Map(graph.batchNorms.map((b) => [b.name, b]));
   }
 
   static async create(spec: ModelSpec, loss: LossKind, threads: number): Promise<OrtTrainer> {
@@ -160,6 +162,18 @@ export class OrtTrainer {
       if (gp.hwio) data = hwioToOihw(data, ...gp.hwio);
       feeds[gp.name] = new ort.Tensor('float32', data, gp.shape);
     }
+    if (this.graph.ghostSizes.length > 0) {
+      if (this.ghostFeeds?.n !== n) {
+        const gf: Record<string, Ort.Tensor> = {};
+        for (const vb of this.graph.ghostSizes) {
+          const { avg, ind, groups } = ghostMatrices(n, vb);
+          gf[`ghost_avg:${vb}`] = new ort.Tensor('float32', avg, [groups, n]);
+          gf[`ghost_ind:${vb}`] = new ort.Tensor('float32', ind, [n, groups]);
+        }
+        this.ghostFeeds = { n, feeds: gf };
+      }
+      Object.assign(feeds, this.ghostFeeds.feeds);
+    }
     let slot = 0;
     if (this.graph.dropouts.length > 0) {
       const key = `${dropoutSeed}:${n}`;
@@ -185,9 +199,18 @@ export class OrtTrainer {
         if (arg === labels[i]) correct++;
       }
       for (const bn of model.bnLayers()) {
-        const perImage = this.bnPerImage.get(bn.name);
-        if (perImage === undefined) throw new Error(`onnxruntime engine: the graph has no batch norm ${bn.name}`);
-        bn.recordBatch(out[`mean:${bn.name}`].data as Float32Array, out[`var:${bn.name}`].data as Float32Array, n * perImage);
+        const info = this.bnInfo.get(bn.name);
+        if (info === undefined) throw new Error(`onnxruntime engine: the graph has no batch norm ${bn.name}`);
+        const mean = out[`mean:${bn.name}`].data as Float32Array;
+        const variance = out[`var:${bn.name}`].data as Float32Array;
+        if (info.virtualBatch === undefined) bn.recordBatch(mean, variance, n * info.perImage);
+        else {
+          // One row per virtual batch, folded in batch order as the tfjs ghost BN does.
+          const ch = info.channels;
+          virtualBatchSizes(n, info.virtualBatch).forEach((size, j) => {
+            bn.recordBatch(mean.subarray(j * ch, (j + 1) * ch), variance.subarray(j * ch, (j + 1) * ch), size * info.perImage);
+          });
+        }
       }
       const grads = params.map((p) => {
         const i = this.paramIndex.get(p.name);

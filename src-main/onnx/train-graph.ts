@@ -4,14 +4,20 @@
  *
  * Inputs : `x` [N, C, H, W] (normalized), `onehot` [N, K], `inv_n` [1] = 1/N, every trainable
  *          parameter under its stable name (conv kernels OIHW, dense kernels [in, out] as in tfjs),
- *          one `mask:<layer>` [N, C, H, W] per dropout layer (0 or 1/(1−p), drawn by the caller).
+ *          one `mask:<layer>` [N, C, H, W] per dropout layer (0 or 1/(1−p), drawn by the caller),
+ *          and per ghost-BN virtual batch size V the virtual-batch matrices `ghost_avg:V` [G, N]
+ *          (row j averages the images of virtual batch j) and `ghost_ind:V` [N, G] (image i → its
+ *          virtual batch), G = ⌈N/V⌉ (see ghostMatrices).
  * Outputs: `loss` [] (mean data loss), `logits` [N, K], `grad:<param>` per parameter (same layout
- *          as its input), `mean:<bn>` and `var:<bn>` [C] per batch norm (batch mean, biased variance).
+ *          as its input), `mean:<bn>` and `var:<bn>` per batch norm (batch mean, biased variance):
+ *          [C], or [G, C] for ghost BN, one row per virtual batch in batch order.
  *
  * Backward rules (stride-1 convolutions, as every NormLab spec has):
  *   conv   dX = ConvTranspose(dY, W) with the forward pads; dW[:, :, a, b] = one Gemm per kernel
  *          offset over the channel-major, flattened activations (see below); db = Σ dY over N, H, W
  *   BN     dγ = Σ dY·x̂, dβ = Σ dY, dX = γ/σ · (dY − dβ/M − x̂·dγ/M), M = N·H·W
+ *   ghost BN  the same per virtual batch: the means over a virtual batch's images are products
+ *          with ghost_avg, broadcast back to its images with ghost_ind
  *   ReLU   dX = dY · sign(Y)          dropout  dX = dY · mask
  *   max-pool  dX = MaxUnpool(dY, argmax indices)  (non-overlapping windows)
  *   GAP    dX = dY / (H·W) broadcast   dense  dX = dY·Wᵀ, dW = Xᵀ·dY, db = Σ dY
@@ -41,13 +47,46 @@ export interface TrainGraph {
   params: TrainGraphParam[];
   /** Dropout layers with rate > 0: index in spec.layers (seeds the mask), rate, NCHW shape without N. */
   dropouts: { name: string; index: number; rate: number; chw: [number, number, number] }[];
-  /** Batch norm layers: name and elements per channel per image (H·W). */
-  batchNorms: { name: string; channels: number; perImage: number }[];
+  /**
+   * Batch norm layers: name, elements per channel per image (H·W), and for ghost BN the virtual
+   * batch size (its statistics come out one row per virtual batch).
+   */
+  batchNorms: { name: string; channels: number; perImage: number; virtualBatch?: number }[];
+  /** Distinct ghost-BN virtual batch sizes: each needs `ghost_avg:V` and `ghost_ind:V` fed. */
+  ghostSizes: number[];
 }
 
 /**
- * Why a spec cannot train through the ONNX graph, or null when it can. Ghost batch norm, layer
- * and group norm and a dense layer on an unpooled image train on tfjs instead.
+ * Sizes of the virtual batches a batch of n images splits into, in order — as the tfjs ghost BN
+ * splits it: ⌊n/V⌋ batches of V (V capped at n), then the rest if any.
+ */
+export function virtualBatchSizes(n: number, virtualBatch: number): number[] {
+  const vb = Math.min(virtualBatch, n);
+  const groups = Math.floor(n / vb);
+  const sizes: number[] = new Array(groups).fill(vb);
+  if (n - groups * vb > 0) sizes.push(n - groups * vb);
+  return sizes;
+}
+
+/** The `ghost_avg:V` [G, N] and `ghost_ind:V` [N, G] inputs for a batch of n images. */
+export function ghostMatrices(n: number, virtualBatch: number): { avg: Float32Array; ind: Float32Array; groups: number } {
+  const sizes = virtualBatchSizes(n, virtualBatch);
+  const G = sizes.length;
+  const avg = new Float32Array(G * n);
+  const ind = new Float32Array(n * G);
+  let i = 0;
+  sizes.forEach((size, j) => {
+    for (let k = 0; k < size; k++, i++) {
+      avg[j * n + i] = 1 / size;
+      ind[i * G + j] = 1;
+    }
+  });
+  return { avg, ind, groups: G };
+}
+
+/**
+ * Why a spec cannot train through the ONNX graph, or null when it can. Layer and group norm and
+ * a dense layer on an unpooled image train on tfjs instead.
  */
 export function trainGraphUnsupported(spec: ModelSpec, loss: LossKind): string | null {
   if (loss !== 'ce' && loss !== 'mse') return `loss ${loss}`;
@@ -55,7 +94,7 @@ export function trainGraphUnsupported(spec: ModelSpec, loss: LossKind): string |
   let h = spec.input[0];
   let w = spec.input[1];
   for (const l of spec.layers) {
-    if (l.type === 'norm' && l.norm.kind !== 'batch') return `${l.norm.kind} norm (layer ${l.name})`;
+    if (l.type === 'norm' && l.norm.kind !== 'batch' && l.norm.kind !== 'ghost') return `${l.norm.kind} norm (layer ${l.name})`;
     if (l.type === 'dense' && !flat && (h !== 1 || w !== 1)) return `dense layer ${l.name} on an unpooled image`;
     if (flat && l.type !== 'dense' && l.type !== 'relu' && l.type !== 'dropout') return `layer ${l.name} after pooling`;
     if (l.type === 'conv' && l.padding === 'valid') { h -= l.kernel - 1; w -= l.kernel - 1; }
@@ -92,6 +131,7 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
   const params: TrainGraphParam[] = [];
   const dropouts: TrainGraph['dropouts'] = [];
   const batchNorms: TrainGraph['batchNorms'] = [];
+  const ghostSizes: number[] = [];
   const addParam = (p: TrainGraphParam) => {
     params.push(p);
     inputs.push(onnx.ValueInfoProto.create({ name: p.name, type: tensorType(p.shape) }));
@@ -103,6 +143,9 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
   let channelShapeName = '';
   /** [1, -1, 1, 1], created on first use (an unused initializer makes ORT warn). */
   const channelShape = () => (channelShapeName ||= ints('shape_1c11', [1, -1, 1, 1]));
+  let nc11Name = '';
+  /** [N, C] → [N, C, 1, 1] (Reshape's 0 keeps a dimension). */
+  const nc11 = () => (nc11Name ||= ints('shape_nc11', [0, 0, 1, 1]));
   const n = (op: string, layer: string, ins: string[], attrs: Attr[] = [], out?: string) => g.node(op, layer, ins, [], attrs, undefined, out);
 
   // Forward.
@@ -130,6 +173,33 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
       case 'norm': {
         const gamma = addParam({ name: `${l.name}/gamma`, shape: [c] });
         const beta = addParam({ name: `${l.name}/beta`, shape: [c] });
+        if (l.norm.kind === 'ghost') {
+          // Per virtual batch: per-image spatial means, averaged over the virtual batch (ghost_avg),
+          // broadcast back to its images (ghost_ind).
+          const vb = l.norm.virtualBatch;
+          const avg = `ghost_avg:${vb}`;
+          const ind = `ghost_ind:${vb}`;
+          if (!ghostSizes.includes(vb)) {
+            ghostSizes.push(vb);
+            inputs.push(onnx.ValueInfoProto.create({ name: avg, type: tensorType(['G', 'N']) }));
+            inputs.push(onnx.ValueInfoProto.create({ name: ind, type: tensorType(['N', 'G']) }));
+          }
+          const hwMean = (v: string) => n('ReduceMean', l.name, [v], [{ name: 'axes', ints: [2, 3] }, { name: 'keepdims', i: 0 }]);
+          const perImage = (groupRows: string) => n('Reshape', l.name, [n('MatMul', l.name, [ind, groupRows]), nc11()]);
+          const mean = n('MatMul', l.name, [avg, hwMean(x)], [], `mean:${l.name}`);
+          const xc = n('Sub', l.name, [x, perImage(mean)]);
+          const variance = n('MatMul', l.name, [avg, hwMean(n('Mul', l.name, [xc, xc]))], [], `var:${l.name}`);
+          const invG = n('Reciprocal', l.name, [n('Sqrt', l.name, [n('Add', l.name, [variance, scalar(`${l.name}/eps`, l.norm.eps)])])]);
+          const inv = perImage(invG);
+          const xhat = n('Mul', l.name, [xc, inv]);
+          const gr = n('Reshape', l.name, [gamma, channelShape()]);
+          t = n('Add', l.name, [n('Mul', l.name, [xhat, gr]), n('Reshape', l.name, [beta, channelShape()])]);
+          outputs.push(onnx.ValueInfoProto.create({ name: `mean:${l.name}`, type: tensorType(['G', c]) }));
+          outputs.push(onnx.ValueInfoProto.create({ name: `var:${l.name}`, type: tensorType(['G', c]) }));
+          batchNorms.push({ name: l.name, channels: c, perImage: h * w, virtualBatch: vb });
+          Object.assign(extra, { xhat, inv, gr, avg, ind });
+          break;
+        }
         const axes = [{ name: 'axes', ints: [0, 2, 3] }];
         const mean = n('ReduceMean', l.name, [x], axes);
         const xc = n('Sub', l.name, [x, mean]);
@@ -224,7 +294,7 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
         break;
       }
       case 'gap': {
-        const g4 = n('Reshape', l.name, [grad, ints(`${l.name}/shape_nc11`, [0, 0, 1, 1])]);
+        const g4 = n('Reshape', l.name, [grad, nc11()]);
         grad = n('Expand', l.name, [n('Mul', l.name, [g4, scalar(`${l.name}/inv_area`, 1 / Number(s.extra.area))]), n('Shape', l.name, [s.x])]);
         break;
       }
@@ -242,8 +312,19 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
       case 'norm': {
         const keep = [{ name: 'keepdims', i: 0 }];
         const dbeta = n('ReduceSum', l.name, [grad, nhwAxes()], keep, `grad:${l.name}/beta`);
-        const dgamma = n('ReduceSum', l.name, [n('Mul', l.name, [grad, s.extra.xhat]), nhwAxes()], keep, `grad:${l.name}/gamma`);
+        const dyXhat = n('Mul', l.name, [grad, s.extra.xhat]);
+        const dgamma = n('ReduceSum', l.name, [dyXhat, nhwAxes()], keep, `grad:${l.name}/gamma`);
         if (!needInput) break;
+        if (s.extra.avg) {
+          // Ghost: dX = γ/σ_g · (dY − mean_g(dY) − x̂·mean_g(dY·x̂)), means over each virtual batch.
+          const groupMean = (v: string) => {
+            const hw = n('ReduceMean', l.name, [v], [{ name: 'axes', ints: [2, 3] }, { name: 'keepdims', i: 0 }]);
+            return n('Reshape', l.name, [n('MatMul', l.name, [s.extra.ind, n('MatMul', l.name, [s.extra.avg, hw])]), nc11()]);
+          };
+          const inner = n('Sub', l.name, [n('Sub', l.name, [grad, groupMean(grad)]), n('Mul', l.name, [s.extra.xhat, groupMean(dyXhat)])]);
+          grad = n('Mul', l.name, [inner, n('Mul', l.name, [s.extra.gr, s.extra.inv])]);
+          break;
+        }
         // 1/M = inv_n / (H·W)
         const invM = n('Mul', l.name, [invN, scalar(`${l.name}/inv_hw`, 1 / (s.chw[1] * s.chw[2]))]);
         const b4 = n('Mul', l.name, [n('Reshape', l.name, [dbeta, channelShape()]), invM]);
@@ -304,5 +385,5 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
     docString: 'NormLab training step: forward, loss and backward of one batch',
     graph: onnx.GraphProto.create({ name: 'normlab_train_step', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs }),
   });
-  return { bytes: onnx.ModelProto.encode(model).finish(), params, dropouts, batchNorms };
+  return { bytes: onnx.ModelProto.encode(model).finish(), params, dropouts, batchNorms, ghostSizes };
 }

@@ -7,6 +7,7 @@ import { chooseEngine, dropoutMaskNchw, OrtTrainer, resolveThreads } from '../..
 import { dropoutMask } from '../../../src-main/engine/layers';
 import { lossFn } from '../../../src-main/engine/regularize';
 import { s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
+import { ghostMatrices, virtualBatchSizes } from '../../../src-main/onnx/train-graph';
 import { trainRun } from '../../../src-main/engine/train';
 import { DEFAULT_SETTINGS, type LossKind, type TrainSettings } from '../../../src-main/contract/settings';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
@@ -65,10 +66,14 @@ async function compareStep(spec: ModelSpec, loss: LossKind, n: number, seed = 7)
 }
 
 describe('onnxruntime training step', () => {
-  const cases: { label: string; spec: ModelSpec; loss: LossKind }[] = [
+  const cases: { label: string; spec: ModelSpec; loss: LossKind; n?: number }[] = [
     { label: 'S5, BN before ReLU, dropout 0.1', spec: s5Spec({ ...DEFAULT_SETTINGS, dropout: 0.1 }), loss: 'ce' },
     { label: 'S5, BN after ReLU, conv bias, Keras momentum', spec: s5Spec({ ...DEFAULT_SETTINGS, bnPosition: 'after', convBias: true, bnConvention: 'keras', bnMomentum: 0.9 }), loss: 'ce' },
     { label: 'S5, no norm, no dropout, MSE', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'none', dropout: 0 }), loss: 'mse' },
+    { label: 'S5, ghost BN, 3 virtual batches of 4, dropout 0.1', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'ghost', ghostBatch: 4, dropout: 0.1 }), loss: 'ce' },
+    // 13 images in virtual batches of 5: 5, 5 and a last one of 3 (normalized on its own statistics).
+    { label: 'S5, ghost BN after ReLU, virtual batches 5 + 5 + 3, cumulative momentum, MSE', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'ghost', ghostBatch: 5, bnPosition: 'after', bnMomentum: null }), loss: 'mse', n: 13 },
+    { label: 'S5, ghost BN with a virtual batch larger than the batch (plain BN)', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'ghost', ghostBatch: 32, bnConvention: 'keras', bnMomentum: 0.9 }), loss: 'ce' },
     {
       label: "'same' padding, 5×5 and 1×1 kernels, odd pooling",
       spec: {
@@ -87,7 +92,7 @@ describe('onnxruntime training step', () => {
   ];
   for (const c of cases) {
     it(`gradients, loss and BN statistics equal tfjs autodiff: ${c.label}`, async () => {
-      const r = await compareStep(c.spec, c.loss, 12);
+      const r = await compareStep(c.spec, c.loss, c.n ?? 12);
       expect(Math.abs(r.got.loss - r.ref.loss)).toBeLessThan(1e-5 * Math.max(1, r.ref.loss));
       expect(r.got.grads).toHaveLength(r.ref.grads.length);
       // Per element: |Δ| ≤ 1e-4·(|ref| + 0.1·max|ref of that tensor|) + 1e-5·max|ref of all gradients|
@@ -120,12 +125,24 @@ describe('onnxruntime training step', () => {
     expect(new Set(nchw)).toEqual(new Set([0, Math.fround(1 / 0.7)]));
   });
 
-  it('chooses onnxruntime for batch norm and none, tfjs for ghost, layer and group norm', () => {
+  it('virtual batches and their matrices split a batch the way the tfjs ghost BN does', () => {
+    expect(virtualBatchSizes(13, 5)).toEqual([5, 5, 3]);
+    expect(virtualBatchSizes(12, 4)).toEqual([4, 4, 4]);
+    expect(virtualBatchSizes(12, 32)).toEqual([12]);
+    const { avg, ind, groups } = ghostMatrices(7, 3);
+    expect(groups).toBe(3);
+    // Row j of avg averages virtual batch j; row i of ind picks image i's virtual batch.
+    expect(Array.from(avg)).toEqual([1 / 3, 1 / 3, 1 / 3, 0, 0, 0, 0, 0, 0, 0, 1 / 3, 1 / 3, 1 / 3, 0, 0, 0, 0, 0, 0, 0, 1].map(Math.fround));
+    expect(Array.from(ind)).toEqual([1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1]);
+  });
+
+  it('chooses onnxruntime for batch, ghost and no norm, tfjs for layer and group norm', () => {
     const s = (o: Partial<TrainSettings>) => settings(o);
     expect(chooseEngine(s({}), s5Spec(s({}))).engine).toBe('onnxruntime');
     expect(chooseEngine(s({ norm: 'none' }), s5Spec(s({ norm: 'none' }))).engine).toBe('onnxruntime');
+    expect(chooseEngine(s({ norm: 'ghost' }), s5Spec(s({ norm: 'ghost' }))).engine).toBe('onnxruntime');
     expect(chooseEngine(s({ engine: 'tfjs' }), s5Spec(s({}))).engine).toBe('tfjs');
-    for (const norm of ['ghost', 'layer', 'group'] as const) {
+    for (const norm of ['layer', 'group'] as const) {
       const e = chooseEngine(s({ norm }), s5Spec(s({ norm })));
       expect(e.engine).toBe('tfjs');
       expect(e.reason).toContain(`${norm} norm`);
