@@ -168,7 +168,7 @@ export const SETTINGS: readonly SettingField[] = [
   { key: 'bnRecordEvery', flag: 'bn-record-every', label: 'BN record every (steps)', type: 'number', integer: true, min: 0, max: 100000, default: 0, group: 'normalization',
     help: 'Record batch and running BN statistics every K steps (0 = automatic, about 200 records per run).' },
   { key: 'engine', flag: 'engine', label: 'Training engine', type: 'choice', choices: ['auto', 'onnxruntime', 'tfjs'], default: 'auto', group: 'run',
-    help: 'onnxruntime: each step runs as one ONNX graph (forward, loss, backward) on onnxruntime-node\'s native CPU kernels; tfjs: the tfjs backend (tfjs-node, else wasm). auto = onnxruntime when the model allows it (batch, ghost or no norm; not layer or group norm), else tfjs.' },
+    help: 'onnxruntime: each step runs as one ONNX graph (forward, loss, backward) on onnxruntime-node\'s native CPU kernels; tfjs: the tfjs backend (tfjs-node, else wasm). auto = onnxruntime when the model fits its graph (every norm of the S5 net), else tfjs.' },
   { key: 'threads', flag: 'threads', label: 'CPU threads', type: 'number', integer: true, min: 0, max: 256, default: 0, group: 'run',
     help: 'Threads for the onnxruntime engine (0 = one per core). The tfjs engine uses its backend\'s own setting.' },
   { key: 'name', flag: 'name', label: 'Run name', type: 'text', default: '', maxLength: 200, group: 'run',

@@ -18,6 +18,8 @@
  *   BN     dγ = Σ dY·x̂, dβ = Σ dY, dX = γ/σ · (dY − dβ/M − x̂·dγ/M), M = N·H·W
  *   ghost BN  the same per virtual batch: the means over a virtual batch's images are products
  *          with ghost_avg, broadcast back to its images with ghost_ind
+ *   layer / group norm  per image and group of C/G channels (layer: G = 1), g = dY·γ:
+ *          dX = 1/σ · (g − mean(g) − x̂·mean(g·x̂)); dγ, dβ as for BN
  *   ReLU   dX = dY · sign(Y)          dropout  dX = dY · mask
  *   max-pool  dX = MaxUnpool(dY, argmax indices)  (non-overlapping windows)
  *   GAP    dX = dY / (H·W) broadcast   dense  dX = dY·Wᵀ, dW = Xᵀ·dY, db = Σ dY
@@ -85,8 +87,8 @@ export function ghostMatrices(n: number, virtualBatch: number): { avg: Float32Ar
 }
 
 /**
- * Why a spec cannot train through the ONNX graph, or null when it can. Layer and group norm and
- * a dense layer on an unpooled image train on tfjs instead.
+ * Why a spec cannot train through the ONNX graph, or null when it can. A dense layer on an
+ * unpooled image (and anything after pooling to a vector but a dense layer) trains on tfjs instead.
  */
 export function trainGraphUnsupported(spec: ModelSpec, loss: LossKind): string | null {
   if (loss !== 'ce' && loss !== 'mse') return `loss ${loss}`;
@@ -94,7 +96,6 @@ export function trainGraphUnsupported(spec: ModelSpec, loss: LossKind): string |
   let h = spec.input[0];
   let w = spec.input[1];
   for (const l of spec.layers) {
-    if (l.type === 'norm' && l.norm.kind !== 'batch' && l.norm.kind !== 'ghost') return `${l.norm.kind} norm (layer ${l.name})`;
     if (l.type === 'dense' && !flat && (h !== 1 || w !== 1)) return `dense layer ${l.name} on an unpooled image`;
     if (flat && l.type !== 'dense' && l.type !== 'relu' && l.type !== 'dropout') return `layer ${l.name} after pooling`;
     if (l.type === 'conv' && l.padding === 'valid') { h -= l.kernel - 1; w -= l.kernel - 1; }
@@ -173,6 +174,22 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
       case 'norm': {
         const gamma = addParam({ name: `${l.name}/gamma`, shape: [c] });
         const beta = addParam({ name: `${l.name}/beta`, shape: [c] });
+        if (l.norm.kind === 'layer' || l.norm.kind === 'group') {
+          // Per image over [N, G, C/G·H·W] (layer norm: one group), affine per channel.
+          const groups = l.norm.kind === 'layer' ? 1 : l.norm.groups;
+          const lastAxis = [{ name: 'axes', ints: [2] }];
+          const xg = n('Reshape', l.name, [x, ints(`${l.name}/shape_ng`, [0, groups, -1])]);
+          const mean = n('ReduceMean', l.name, [xg], lastAxis);
+          const xc = n('Sub', l.name, [xg, mean]);
+          const variance = n('ReduceMean', l.name, [n('Mul', l.name, [xc, xc])], lastAxis);
+          const inv = n('Reciprocal', l.name, [n('Sqrt', l.name, [n('Add', l.name, [variance, scalar(`${l.name}/eps`, l.norm.eps)])])]);
+          const xhatG = n('Mul', l.name, [xc, inv]);
+          const xhat = n('Reshape', l.name, [xhatG, n('Shape', l.name, [x])]);
+          const gr = n('Reshape', l.name, [gamma, channelShape()]);
+          t = n('Add', l.name, [n('Mul', l.name, [xhat, gr]), n('Reshape', l.name, [beta, channelShape()])]);
+          Object.assign(extra, { xhat, xhatG, inv, gr, groups: String(groups) });
+          break;
+        }
         if (l.norm.kind === 'ghost') {
           // Per virtual batch: per-image spatial means, averaged over the virtual batch (ghost_avg),
           // broadcast back to its images (ghost_ind).
@@ -315,6 +332,16 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
         const dyXhat = n('Mul', l.name, [grad, s.extra.xhat]);
         const dgamma = n('ReduceSum', l.name, [dyXhat, nhwAxes()], keep, `grad:${l.name}/gamma`);
         if (!needInput) break;
+        if (s.extra.xhatG) {
+          // Layer / group norm: dX = inv · (g − mean(g) − x̂·mean(g·x̂)) per image and group, g = dY·γ.
+          const lastAxis = [{ name: 'axes', ints: [2] }];
+          const gy = n('Reshape', l.name, [n('Mul', l.name, [grad, s.extra.gr]), ints(`${l.name}/shape_ng_back`, [0, Number(s.extra.groups), -1])]);
+          const m1 = n('ReduceMean', l.name, [gy], lastAxis);
+          const m2 = n('ReduceMean', l.name, [n('Mul', l.name, [gy, s.extra.xhatG])], lastAxis);
+          const dxG = n('Mul', l.name, [s.extra.inv, n('Sub', l.name, [n('Sub', l.name, [gy, m1]), n('Mul', l.name, [s.extra.xhatG, m2])])]);
+          grad = n('Reshape', l.name, [dxG, n('Shape', l.name, [s.x])]);
+          break;
+        }
         if (s.extra.avg) {
           // Ghost: dX = γ/σ_g · (dY − mean_g(dY) − x̂·mean_g(dY·x̂)), means over each virtual batch.
           const groupMean = (v: string) => {

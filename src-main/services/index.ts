@@ -94,7 +94,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         const training = {
           engine: 'onnxruntime' as const,
           threads,
-          note: `runs with batch norm or no norm train through onnxruntime-node (one ONNX graph per step, ${threads} thread${threads === 1 ? '' : 's'} by default); ghost, layer and group norm train on tfjs ${backend.backend}`,
+          note: `runs train through onnxruntime-node (one ONNX graph per step, ${threads} thread${threads === 1 ? '' : 's'} by default), with every norm; engine tfjs trains on tfjs ${backend.backend}`,
         };
         return { ...backend, training, versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },

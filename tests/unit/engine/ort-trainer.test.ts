@@ -73,6 +73,8 @@ describe('onnxruntime training step', () => {
     { label: 'S5, ghost BN, 3 virtual batches of 4, dropout 0.1', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'ghost', ghostBatch: 4, dropout: 0.1 }), loss: 'ce' },
     // 13 images in virtual batches of 5: 5, 5 and a last one of 3 (normalized on its own statistics).
     { label: 'S5, ghost BN after ReLU, virtual batches 5 + 5 + 3, cumulative momentum, MSE', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'ghost', ghostBatch: 5, bnPosition: 'after', bnMomentum: null }), loss: 'mse', n: 13 },
+    { label: 'S5, layer norm, dropout 0.1', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'layer', dropout: 0.1 }), loss: 'ce' },
+    { label: 'S5, group norm (4 groups) after ReLU, MSE', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'group', groups: 4, bnPosition: 'after' }), loss: 'mse' },
     { label: 'S5, ghost BN with a virtual batch larger than the batch (plain BN)', spec: s5Spec({ ...DEFAULT_SETTINGS, norm: 'ghost', ghostBatch: 32, bnConvention: 'keras', bnMomentum: 0.9 }), loss: 'ce' },
     {
       label: "'same' padding, 5×5 and 1×1 kernels, odd pooling",
@@ -136,18 +138,18 @@ describe('onnxruntime training step', () => {
     expect(Array.from(ind)).toEqual([1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1]);
   });
 
-  it('chooses onnxruntime for batch, ghost and no norm, tfjs for layer and group norm', () => {
+  it('chooses onnxruntime for every norm of the S5 net, tfjs for a model the graph cannot express', () => {
     const s = (o: Partial<TrainSettings>) => settings(o);
-    expect(chooseEngine(s({}), s5Spec(s({}))).engine).toBe('onnxruntime');
-    expect(chooseEngine(s({ norm: 'none' }), s5Spec(s({ norm: 'none' }))).engine).toBe('onnxruntime');
-    expect(chooseEngine(s({ norm: 'ghost' }), s5Spec(s({ norm: 'ghost' }))).engine).toBe('onnxruntime');
+    for (const norm of ['batch', 'ghost', 'layer', 'group', 'none'] as const) expect(chooseEngine(s({ norm }), s5Spec(s({ norm }))).engine).toBe('onnxruntime');
     expect(chooseEngine(s({ engine: 'tfjs' }), s5Spec(s({}))).engine).toBe('tfjs');
-    for (const norm of ['layer', 'group'] as const) {
-      const e = chooseEngine(s({ norm }), s5Spec(s({ norm })));
-      expect(e.engine).toBe('tfjs');
-      expect(e.reason).toContain(`${norm} norm`);
-      expect(() => chooseEngine(s({ norm, engine: 'onnxruntime' }), s5Spec(s({ norm })))).toThrow(/engine onnxruntime cannot train this model: it has .* norm \(layer norm1\)/);
-    }
+    const unpooled: ModelSpec = { input: [28, 28, 1], classes: 10, layers: [
+      { type: 'conv', name: 'c1', filters: 2, kernel: 3, inChannels: 1, bias: true, padding: 'valid' },
+      { type: 'dense', name: 'fc', units: 10, inUnits: 26 * 26 * 2, bias: true },
+    ] };
+    const e = chooseEngine(s({}), unpooled);
+    expect(e.engine).toBe('tfjs');
+    expect(e.reason).toBe('the onnxruntime engine does not train dense layer fc on an unpooled image');
+    expect(() => chooseEngine(s({ engine: 'onnxruntime' }), unpooled)).toThrow(/engine onnxruntime cannot train this model: it has dense layer fc on an unpooled image/);
     expect(chooseEngine(s({ threads: 3 }), s5Spec(s({}))).threads).toBe(3);
     expect(resolveThreads(0)).toBeGreaterThanOrEqual(1);
   });
