@@ -12,8 +12,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as Ort from 'onnxruntime-node';
 import type { LossKind, TrainSettings } from '../contract/settings';
 import { buildTrainGraph, ghostMatrices, trainGraphUnsupported, virtualBatchSizes, type TrainGraph } from '../onnx/train-graph';
-import { hwioToOihw } from '../onnx/export';
+import { exportOnnx, hwioToOihw } from '../onnx/export';
 import { nhwcToNchw } from '../onnx/runtime';
+import type { Split } from '../data/dataset';
+import { gatherBatch } from '../data/normalize';
 import type { Model, ParamRef } from './model';
 import { deriveSeed } from './rng';
 import type { ModelSpec } from './spec';
@@ -230,9 +232,79 @@ export class OrtTrainer {
     }
   }
 
+  /**
+   * Eval-mode pass over a split through onnxruntime: the model exported as the export command
+   * does (BN with its running statistics, dropout removed) and run on this trainer's threads.
+   * Same result as train.ts `evaluate` on tfjs up to float rounding; the loss is computed in
+   * float64 from the logits (cross-entropy, or MSE of the softmax as lossFn defines it).
+   */
+  async evaluate(model: Model, split: Split, normalization: { mean: number[]; std: number[] }, opts: { batch: number; loss: LossKind }): Promise<EvalResult> {
+    const { ort, spec } = this;
+    const [h, w, c] = spec.input;
+    const K = spec.classes;
+    const pixels = h * w * c;
+    const { bytes } = exportOnnx(spec, model.getWeights(), { metadata: {} });
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: this.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    try {
+      const count = split.count;
+      const batch = Math.max(1, Math.min(opts.batch, count));
+      const order = Uint32Array.from({ length: count }, (_, i) => i);
+      const buf = new Float32Array(batch * pixels);
+      const probs = new Float32Array(count * K);
+      const preds = new Uint8Array(count);
+      let lossSum = 0;
+      let correct = 0;
+      for (let start = 0; start < count; start += batch) {
+        const n = Math.min(batch, count - start);
+        const x = gatherBatch(split.images, order, start, n, pixels, normalization.mean, normalization.std, buf);
+        const input = new ort.Tensor('float32', nhwcToNchw(x.subarray(0, n * pixels), n, h, w, c), [n, c, h, w]);
+        const out = await session.run({ input });
+        const logits = out.logits.data as Float32Array;
+        const p = out.probabilities.data as Float32Array;
+        probs.set(p, start * K);
+        for (let i = 0; i < n; i++) {
+          const label = split.labels[start + i];
+          const row = i * K;
+          let arg = 0;
+          let max = logits[row];
+          for (let k = 1; k < K; k++) if (logits[row + k] > max) { max = logits[row + k]; arg = k; }
+          preds[start + i] = arg;
+          if (arg === label) correct++;
+          if (opts.loss === 'ce') {
+            let sum = 0;
+            for (let k = 0; k < K; k++) sum += Math.exp(logits[row + k] - max);
+            lossSum += max + Math.log(sum) - logits[row + label];
+          } else {
+            let sq = 0;
+            for (let k = 0; k < K; k++) sq += (p[row + k] - (k === label ? 1 : 0)) ** 2;
+            lossSum += sq / K;
+          }
+        }
+        for (const t of Object.values(out)) t.dispose?.();
+      }
+      return { loss: lossSum / count, acc: correct / count, probs, preds };
+    } finally {
+      await session.release();
+    }
+  }
+
   async dispose(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** What an eval-mode pass over a split gives (train.ts `evaluate` and OrtTrainer.evaluate). */
+export interface EvalResult {
+  loss: number;
+  acc: number;
+  /** Softmax probabilities, count × classes. */
+  probs: Float32Array;
+  preds: Uint8Array;
 }
 
 /** Data gradients as tf tensors in the params' shapes (the caller disposes them). */

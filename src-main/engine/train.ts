@@ -15,7 +15,8 @@ import { Optimizer, lrAt } from './optim';
 import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
 import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
 import { s5Spec, type ModelSpec } from './spec';
-import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice } from './ort-trainer';
+import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice, type EvalResult } from './ort-trainer';
+import { ExportError } from '../onnx/export';
 
 export interface TrainProgress {
   /** 1-based epoch in progress. */
@@ -136,6 +137,21 @@ export async function trainRun(
     }
   }
   hooks.onEngine?.(engine);
+  // Eval-mode passes over the test split: through onnxruntime with the onnxruntime engine (the
+  // model exported as `normlab export` does), else tfjs. A model the exporter cannot express
+  // is evaluated on tfjs.
+  let ortEval = ortTrainer !== null;
+  const evaluateTest = async (): Promise<EvalResult> => {
+    if (ortTrainer && ortEval) {
+      try {
+        return await ortTrainer.evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+      } catch (e) {
+        if (!(e instanceof ExportError)) throw e;
+        ortEval = false;
+      }
+    }
+    return evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+  };
   let updateMs = 0;
   let best = resume?.best ?? null;
   let wait = resume?.earlyStopWait ?? 0;
@@ -248,7 +264,7 @@ export async function trainRun(
         break;
       }
 
-      const ev = evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+      const ev = await evaluateTest();
       lastTest = { loss: ev.loss, acc: ev.acc };
       const events: string[] = [];
       const isBest = best === null || ev.loss < best.testLoss;
@@ -302,7 +318,7 @@ export async function trainRun(
     }
     if (Number.isNaN(lastTest.loss)) {
       // Cancelled before finishing an epoch of this session: report the model as it stands.
-      const ev = evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+      const ev = await evaluateTest();
       lastTest = { loss: ev.loss, acc: ev.acc };
     }
   } catch (e) {
@@ -407,13 +423,7 @@ function weightSummary(params: ParamRef[]): { norms: Record<string, number>; spa
   return { norms, sparsity: total ? small / total : 0 };
 }
 
-export interface EvalResult {
-  loss: number;
-  acc: number;
-  /** Softmax probabilities, count × classes. */
-  probs: Float32Array;
-  preds: Uint8Array;
-}
+export type { EvalResult };
 
 /**
  * Eval-mode pass (running statistics, no dropout) over the first `limit` images of a split

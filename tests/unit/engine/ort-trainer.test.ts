@@ -8,7 +8,7 @@ import { dropoutMask } from '../../../src-main/engine/layers';
 import { lossFn } from '../../../src-main/engine/regularize';
 import { s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
 import { ghostMatrices, virtualBatchSizes } from '../../../src-main/onnx/train-graph';
-import { trainRun } from '../../../src-main/engine/train';
+import { evaluate, trainRun } from '../../../src-main/engine/train';
 import { DEFAULT_SETTINGS, type LossKind, type TrainSettings } from '../../../src-main/contract/settings';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
@@ -115,6 +115,30 @@ describe('onnxruntime training step', () => {
       }
     });
   }
+
+  it('evaluates through onnxruntime as tfjs does (trained BN statistics, cross-entropy and MSE)', async () => {
+    const r = await trainRun(settings({ epochs: 1, trainLimit: 1280, testLimit: 10, batch: 64, dropout: 0.1 }), data, {});
+    const model = r.model;
+    const split = { images: data.test.images.subarray(0, 300 * 784), labels: data.test.labels.subarray(0, 300), count: 300 };
+    const norm = channelStats(data.train.images, 2000, 28, 28, 1);
+    const trainer = await OrtTrainer.create(model.spec, 'ce', 1);
+    try {
+      for (const loss of ['ce', 'mse'] as const) {
+        const ref = evaluate(model, split, norm, { batch: 128, loss });
+        const got = await trainer.evaluate(model, split, norm, { batch: 128, loss });
+        expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-5 * ref.loss);
+        expect(got.acc).toBe(ref.acc);
+        expect(Array.from(got.preds)).toEqual(Array.from(ref.preds));
+        expect(Math.max(...got.probs.map((p, i) => Math.abs(p - ref.probs[i])))).toBeLessThan(1e-5);
+        // Not a constant: one epoch on 1,280 digits gets most right, not all.
+        expect(ref.acc).toBeGreaterThan(0.2);
+        expect(ref.acc).toBeLessThan(1);
+      }
+    } finally {
+      await trainer.dispose();
+      model.dispose();
+    }
+  });
 
   it('draws the very dropout masks of the tfjs engine, in NCHW order', () => {
     const [n, h, w, c] = [3, 5, 4, 6];
