@@ -6,6 +6,10 @@
  * so that load from other processes on a shared machine hits every engine alike.
  * Prints one JSON object with images/s (medians over rounds) and the ratios.
  *
+ * Beside that, per thread count, the reference script's own measurement of PyTorch's eval forward
+ * (`torch_reference.py bench`, whose inference runs on 2,048-image batches) against our export at
+ * that same batch of 2,048 real digits (ORT rounds before and after the script).
+ *
  * It also measures the machine's ceiling for any fp32 ONNX Runtime graph of this net: MLAS's
  * throughput on a large square MatMul (1024³, its best case) at each thread count, divided by the
  * net's forward FLOPs (2 × forwardMacs), next to the images/s the 8× target asks for.
@@ -16,7 +20,7 @@
  * columns are null and the reason is given.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,6 +129,20 @@ async function matmulGflops(threads: number, n = 1024): Promise<number> {
   return Math.max(...rates);
 }
 
+/** shared/reference/torch_reference.py (NORMLAB_TORCH_REFERENCE overrides), or null. */
+function findReferenceScript(): string | null {
+  for (const p of [process.env.NORMLAB_TORCH_REFERENCE ?? '', resolve('..', 'shared', 'reference', 'torch_reference.py'), '/work/shared/reference/torch_reference.py']) {
+    if (p && existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** `torch_reference.py bench --threads t`: the peer's own JSON line (train and eval images/s). */
+function referenceBench(python: string, script: string, threads: number): { infer_img_per_s: number; peer: string } {
+  const out = execFileSync(python, [script, 'bench', '--threads', String(threads)], { encoding: 'utf8', timeout: 120_000 });
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+}
+
 async function main(): Promise<void> {
   const batch = Number(arg('batch', '128'));
   const threadList = arg('threads', '1,2').split(',').map(Number);
@@ -184,6 +202,13 @@ async function main(): Promise<void> {
   const batches: ort.Tensor[] = [];
   for (let s = 0; s + batch <= count; s += batch) batches.push(new ort.Tensor('float32', nchw.subarray(s * 784, (s + batch) * 784), [batch, 1, 28, 28]));
 
+  // 2,048 real digits (the training split: the sample's test split has 2,000) for the batch the
+  // reference script's eval forward uses.
+  const BIG = 2048;
+  const big = prepareInputs({ images: data.train.images, count: BIG, height: 28, width: 28, channels: 1 }, BIG, { mean: [0.1307], std: [0.3081] }, false).nchw;
+  const refScript = torchError ? null : findReferenceScript();
+  let refError: string | null = torchError ? null : refScript ? null : 'shared/reference/torch_reference.py not found';
+
   const results: Record<string, unknown>[] = [];
   const ratios: Record<string, Record<string, number | null>> = {};
   const ceiling: Record<string, Record<string, number | null>> = {};
@@ -233,6 +258,36 @@ async function main(): Promise<void> {
       ours_vs_pytorch_eval: pt ? r3(med.ours / pt) : null,
       ours_folded_vs_pytorch_eval: pt ? r3(med.ours_folded / pt) : null,
     };
+    // The reference script's eval forward (batch 2,048) against our export at the same batch.
+    if (refScript) {
+      try {
+        const sess = await session(ours, t);
+        const bigInput = new ort.Tensor('float32', big, [BIG, 1, 28, 28]);
+        await sess.run({ input: bigInput });
+        const oursBig: number[] = [];
+        const round = async () => {
+          let n = 0;
+          const t0 = performance.now();
+          while (performance.now() - t0 < 1000) {
+            await sess.run({ input: bigInput });
+            n++;
+          }
+          oursBig.push((n * BIG * 1000) / (performance.now() - t0));
+        };
+        await round();
+        await round();
+        const peerRun = referenceBench(python, refScript, t);
+        await round();
+        await round();
+        await sess.release();
+        const o = median(oursBig);
+        results.push({ engine: 'ORT · NormLab export (BN kept)', threads: t, batch: BIG, img_per_s: Math.round(o) });
+        results.push({ engine: `PyTorch eval forward, torch_reference.py bench (${peerRun.peer})`, threads: t, batch: BIG, img_per_s: Math.round(peerRun.infer_img_per_s) });
+        ratios[`threads_${t}`].ours_vs_reference_script_eval_batch_2048 = r3(o / peerRun.infer_img_per_s);
+      } catch (e) {
+        refError = (e as Error).message.split('\n')[0];
+      }
+    }
     const gflops = matmul[t];
     ceiling[`threads_${t}`] = {
       matmul_1024_best_gflops: Math.round(gflops * 10) / 10,
@@ -251,6 +306,7 @@ async function main(): Promise<void> {
     flops_per_image: flopsPerImage, ceiling,
     targets: { ours_vs_torch_onnx: '>= 1', ours_vs_pytorch_eval: '>= 8' }, met: torchError ? null : okRatio,
     ...(torchError ? { torch_error: torchError } : {}),
+    ...(refError ? { reference_script_error: refError } : {}),
   }, null, 1) + '\n');
 }
 

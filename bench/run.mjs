@@ -191,7 +191,8 @@ if (json) {
   if (result.onnx) console.log(`\nonnx: ${result.onnx.error ?? (result.onnx.results ?? []).map((r) => `${r.engine} t${r.threads}: ${r.img_per_s}/s`).join('; ')}`);
   for (const [k, r] of Object.entries(result.onnx?.ratios ?? {})) {
     const c = result.onnx.ceiling?.[k] ?? {};
-    console.log(`  ${k.replace('_', ' ')}: ours/torch.onnx ${r.ours_vs_torch_onnx}, ours/PyTorch eval ${r.ours_vs_pytorch_eval} (target 8); ` +
+    console.log(`  ${k.replace('_', ' ')}: ours/torch.onnx ${r.ours_vs_torch_onnx}, ours/PyTorch eval ${r.ours_vs_pytorch_eval} at batch 128, ` +
+      `${r.ours_vs_reference_script_eval_batch_2048 ?? 'n/a'} at batch 2048 against torch_reference.py bench's own eval figure (target 8); ` +
       `MLAS MatMul 1024³ best ${c.matmul_1024_best_gflops} GFLOP/s → ${c.img_per_s_at_matmul_speed} img/s if every layer ran that fast, ours ${c.ours_gflops} GFLOP/s; 8× PyTorch needs ${c.img_per_s_needed_for_8x_pytorch} img/s`);
   }
   if (result.landscape) console.log(`\nlandscape: ${result.landscape.error ?? (result.landscape.cases ?? []).map((c) => `batch ${c.batch}${c.recomputeBn ? ' recompute BN' : ''}: ${c.pointsPerSecond} points/s`).join('; ')}`);
