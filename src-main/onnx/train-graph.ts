@@ -298,7 +298,14 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
   // Backward, last layer first.
   let nhwAxesName = '';
   const nhwAxes = () => (nhwAxesName ||= ints('axes_nhw', [0, 2, 3]));
-  const swapNC = [{ name: 'perm', ints: [1, 0, 2, 3] }];
+  let splitName = '';
+  /** S = 2 − N mod 2 as int64 [1]: the batch halves the filter-gradient products run on. */
+  const batchSplit = () => {
+    if (splitName) return splitName;
+    const two = ints('two', [2]);
+    const batch = n('Shape', 'split', ['x'], [{ name: 'end', i: 1 }]);
+    return (splitName = n('Sub', 'split', [two, n('Mod', 'split', [batch, two])]));
+  };
   for (let j = saved.length - 1; j >= 0; j--) {
     const s = saved[j];
     const l = spec.layers[s.layer];
@@ -363,42 +370,48 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
       case 'conv': {
         const pads = s.extra.pads.split(',').map(Number);
         if (l.bias) n('ReduceSum', l.name, [grad, nhwAxes()], [{ name: 'keepdims', i: 0 }], `grad:${l.name}/bias`);
-        // dW from matrix products. In channel-major layout with X padded to Hp×Wp and dY
-        // zero-padded to the same grid, flattened over N·Hp·Wp, the shift (a, b) of the kernel is
-        // an offset of a·Wp + b: dW[:, :, a, b] = dYp[:, 0:L] · Xf[:, off:off+L]ᵀ, where L stops
-        // where dYp holds only padding.
+        // dW from matrix products. With X channel-major and padded to Hp×Wp, and dY zero-padded
+        // to the same grid, both flattened over images·Hp·Wp, the shift (a, b) of the kernel is an
+        // offset of a·Wp + b: dW[:, :, a, b] = Xf[:, off:off+L] · dYf[0:L, :], where L stops where
+        // dYf holds only padding. The batch is split in S = 2 halves (1 for an odd batch): the
+        // products become one batched MatMul [S, Cin, L]·[S, L, Cout], whose halves MLAS runs on
+        // separate threads, summed over S.
         const k = l.kernel;
         const [cin, hin, win] = s.chw;
         const [hp, wp] = [hin + pads[0] + pads[2], win + pads[1] + pads[3]];
         const [ho, wo] = [hp - k + 1, wp - k + 1];
         const maxOff = (k - 1) * wp + (k - 1);
-        let xt = n('Transpose', l.name, [s.x], swapNC);
-        if (pads.some((p) => p > 0)) xt = n('Pad', l.name, [xt, ints(`${l.name}/pads_x`, [0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])]);
-        const xf = n('Reshape', l.name, [xt, ints(`${l.name}/shape_cin_flat`, [cin, -1])]);
-        let gt = n('Transpose', l.name, [grad], swapNC);
-        if (ho !== hp || wo !== wp) gt = n('Pad', l.name, [gt, ints(`${l.name}/pads_dy`, [0, 0, 0, 0, 0, 0, hp - ho, wp - wo])]);
-        const gf = n('Reshape', l.name, [gt, ints(`${l.name}/shape_cout_flat`, [l.filters, -1])]);
+        const S = batchSplit();
+        const shapeOf = (dims: number[]) => n('Concat', l.name, [S, ints(`${l.name}/dims`, dims)], [{ name: 'axis', i: 0 }]);
+        // X: [N, Cin, H, W] → [S, Cin, N/S, Hp, Wp] → [S, Cin, L]
+        let xt = n('Transpose', l.name, [n('Reshape', l.name, [s.x, shapeOf([-1, cin, hin, win])])], [{ name: 'perm', ints: [0, 2, 1, 3, 4] }]);
+        if (pads.some((p) => p > 0)) xt = n('Pad', l.name, [xt, ints(`${l.name}/pads_x`, [0, 0, 0, pads[0], pads[1], 0, 0, 0, pads[2], pads[3]])]);
+        const xf = n('Reshape', l.name, [xt, ints(`${l.name}/shape_s_cin_flat`, [0, cin, -1])]);
+        // dY: [N, Cout, Ho, Wo] → [N, Ho, Wo, Cout], zero-padded to [N, Hp, Wp, Cout] → [S, L, Cout]
+        let gt = n('Transpose', l.name, [grad], [{ name: 'perm', ints: [0, 2, 3, 1] }]);
+        if (ho !== hp || wo !== wp) gt = n('Pad', l.name, [gt, ints(`${l.name}/pads_dy`, [0, 0, 0, 0, 0, hp - ho, wp - wo, 0])]);
+        const gf = n('Reshape', l.name, [gt, shapeOf([-1, l.filters])]);
         const shifted: string[] = [];
         let gL = gf;
         if (maxOff === 0) shifted.push(xf);
         else {
-          // L = N·Hp·Wp − maxOff, from the dynamic batch.
-          const len = n('Sub', l.name, [n('Shape', l.name, [xf], [{ name: 'start', i: 1 }]), ints(`${l.name}/max_off`, [maxOff])]);
-          const axis1 = ints(`${l.name}/axis1`, [1]);
-          gL = n('Slice', l.name, [gf, ints(`${l.name}/zero`, [0]), len, axis1]);
+          // L = (N/S)·Hp·Wp − maxOff, from the dynamic batch.
+          const len = n('Sub', l.name, [n('Shape', l.name, [xf], [{ name: 'start', i: 2 }]), ints(`${l.name}/max_off`, [maxOff])]);
+          gL = n('Slice', l.name, [gf, ints(`${l.name}/zero`, [0]), len, ints(`${l.name}/axis1`, [1])]);
+          const axis2 = ints(`${l.name}/axis2`, [2]);
           for (let a = 0; a < k; a++)
             for (let b = 0; b < k; b++) {
               const st = ints(`${l.name}/off${a}_${b}`, [a * wp + b]);
-              shifted.push(n('Slice', l.name, [xf, st, n('Add', l.name, [len, st]), axis1]));
+              shifted.push(n('Slice', l.name, [xf, st, n('Add', l.name, [len, st]), axis2]));
             }
         }
-        // One small product per shift, [Cout, Cin] each, concatenated: cheaper than stacking the
-        // k·k shifted copies into one [k·k·Cin, L] matrix first (measured: ~5 ms less per S5 step).
-        const dw = shifted.length === 1
-          ? n('Gemm', l.name, [gL, shifted[0]], [{ name: 'transB', i: 1 }])
-          : n('Concat', l.name, shifted.map((sh) => n('Gemm', l.name, [gL, sh], [{ name: 'transB', i: 1 }])), [{ name: 'axis', i: 1 }]);
-        const dw4 = n('Reshape', l.name, [dw, ints(`${l.name}/shape_okkc`, [l.filters, k, k, cin])]);
-        n('Transpose', l.name, [dw4], [{ name: 'perm', ints: [0, 3, 1, 2] }], `grad:${l.name}/kernel`);
+        // One product per shift, [Cin, Cout] each after the sum over S, stacked offset-major:
+        // [k·k·Cin, Cout] is the HWIO kernel, transposed to the OIHW layout the input has.
+        const axis0 = ints(`${l.name}/axis0`, [0]);
+        const perShift = shifted.map((sh) => n('ReduceSum', l.name, [n('MatMul', l.name, [sh, gL]), axis0], [{ name: 'keepdims', i: 0 }]));
+        const dw = perShift.length === 1 ? perShift[0] : n('Concat', l.name, perShift, [{ name: 'axis', i: 0 }]);
+        const dw4 = n('Reshape', l.name, [dw, ints(`${l.name}/shape_kkio`, [k, k, cin, l.filters])]);
+        n('Transpose', l.name, [dw4], [{ name: 'perm', ints: [3, 2, 0, 1] }], `grad:${l.name}/kernel`);
         if (needInput) grad = n('ConvTranspose', l.name, [grad, s.extra.W], [{ name: 'pads', ints: pads }]);
         break;
       }
