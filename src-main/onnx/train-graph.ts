@@ -13,8 +13,9 @@
  *          [C], or [G, C] for ghost BN, one row per virtual batch in batch order.
  *
  * Backward rules (stride-1 convolutions, as every NormLab spec has):
- *   conv   dX = ConvTranspose(dY, W) with the forward pads; dW[:, :, a, b] = one Gemm per kernel
- *          offset over the channel-major, flattened activations (see below); db = Σ dY over N, H, W
+ *   conv   dX = ConvTranspose(dY, W) with the forward pads; dW[:, :, a, b] = one batched MatMul
+ *          per kernel offset, channel-major activations times dY in NHWC order (see below);
+ *          db = Σ dY over N, H, W
  *   BN     dγ = Σ dY·x̂, dβ = Σ dY, dX = γ/σ · (dY − dβ/M − x̂·dγ/M), M = N·H·W
  *   ghost BN  the same per virtual batch: the means over a virtual batch's images are products
  *          with ghost_avg, broadcast back to its images with ghost_ind
