@@ -12,7 +12,7 @@ import type { LossKind } from '../contract/settings';
 import type { NamedWeights } from '../engine/model-types';
 import type { ModelSpec } from '../engine/spec';
 import { ExportError, exportOnnx } from '../onnx/export';
-import { nhwcToNchw } from '../onnx/runtime';
+import { lossAndCorrect, nhwcToNchw, sessionOptions } from '../onnx/io';
 import type { Direction, PointValue } from './landscape';
 
 export interface OrtEvaluatorOptions {
@@ -29,35 +29,6 @@ export interface OrtEvaluatorOptions {
    * BatchNormalization nodes when the spec has a BN that does not follow a conv.
    */
   foldBn?: boolean;
-}
-
-/** Cross-entropy from logits (log-softmax in float64) or MSE on the softmax, summed over rows. */
-export function lossAndCorrect(logits: Float32Array, classes: number, labels: Uint8Array, start: number, n: number, kind: LossKind): { lossSum: number; correct: number } {
-  if (kind !== 'ce' && kind !== 'mse') throw new Error(`unknown loss ${JSON.stringify(kind)}; use ce or mse`);
-  let lossSum = 0;
-  let correct = 0;
-  const p = new Float64Array(classes);
-  for (let r = 0; r < n; r++) {
-    const o = r * classes;
-    const y = labels[start + r];
-    let m = -Infinity;
-    let arg = 0;
-    for (let k = 0; k < classes; k++) {
-      const v = logits[o + k];
-      if (v > m) { m = v; arg = k; }
-    }
-    if (arg === y) correct++;
-    let s = 0;
-    for (let k = 0; k < classes; k++) { p[k] = Math.exp(logits[o + k] - m); s += p[k]; }
-    if (kind === 'ce') lossSum += -(logits[o + y] - m - Math.log(s));
-    else {
-      // tfjs's mean over rows and classes: per row Σ_k (p_k − onehot_k)² / classes.
-      let e = 0;
-      for (let k = 0; k < classes; k++) { const d = p[k] / s - (k === y ? 1 : 0); e += d * d; }
-      lossSum += e / classes;
-    }
-  }
-  return { lossSum, correct };
 }
 
 /**
@@ -122,12 +93,7 @@ export class OrtLandscapeEvaluator {
     }
     this.foldBn = fold;
     // One options object for every session of the grid.
-    this.sessionOptions = {
-      intraOpNumThreads: opts.threads ?? 2,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    };
+    this.sessionOptions = sessionOptions(opts.threads ?? 2);
   }
 
   /** Weights base + Σ coeffs[k]·d_k, in float32 like the tfjs evaluator's tensor sums. */

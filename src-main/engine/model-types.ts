@@ -39,3 +39,12 @@ export interface BnRecord {
   epoch: number;
   layers: Record<string, { batchMean: number[]; batchVar: number[]; runningMean: number[]; runningVar: number[] }>;
 }
+
+/** An eval-mode pass over a split (train.ts `evaluate`, OrtTrainer.evaluate). */
+export interface EvalResult {
+  loss: number;
+  acc: number;
+  /** Softmax probabilities, count × classes. */
+  probs: Float32Array;
+  preds: Uint8Array;
+}

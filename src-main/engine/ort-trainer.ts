@@ -13,10 +13,11 @@ import type * as Ort from 'onnxruntime-node';
 import type { LossKind, TrainSettings } from '../contract/settings';
 import { buildTrainGraph, ghostMatrices, trainGraphUnsupported, virtualBatchSizes, type TrainGraph } from '../onnx/train-graph';
 import { exportOnnx, hwioToOihw } from '../onnx/export';
-import { nhwcToNchw } from '../onnx/runtime';
+import { lossAndCorrect, nhwcToNchw, sessionOptions } from '../onnx/io';
 import type { Split } from '../data/dataset';
 import { gatherBatch } from '../data/normalize';
 import type { Model, ParamRef } from './model';
+import type { EvalResult } from './model-types';
 import { deriveSeed } from './rng';
 import type { ModelSpec } from './spec';
 import { resolveThreads } from './threads';
@@ -114,20 +115,10 @@ export class OrtTrainer {
   static async create(spec: ModelSpec, loss: LossKind, threads: number): Promise<OrtTrainer> {
     const graph = buildTrainGraph(spec, loss);
     const ort = await import('onnxruntime-node');
-    const session = await ort.InferenceSession.create(graph.bytes, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    const session = await ort.InferenceSession.create(graph.bytes, sessionOptions(threads));
     return new OrtTrainer(ort, session, graph, threads, spec);
   }
 
-  /**
-   * Forward + backward of one batch (normalized NHWC `x`, `n` images). Folds the batch
-   * statistics into the model's BN layers and returns the loss, the correct count and the data
-   * gradients of `params` (tfjs layout); the caller applies penalties, clipping and the update.
-   */
   /** Fills mask slot `slot` for (seed, n). */
   private drawMasks(slot: number, dropoutSeed: number, n: number): Float32Array[] {
     const bufs = this.maskSlots[slot];
@@ -140,6 +131,9 @@ export class OrtTrainer {
   }
 
   /**
+   * Forward + backward of one batch (normalized NHWC `x`, `n` images). Folds the batch
+   * statistics into the model's BN layers and returns the loss, the correct count and the data
+   * gradients of `params` (tfjs layout); the caller applies penalties, clipping and the update.
    * `next` (the following step's dropout seed and batch size) lets the masks of that step be
    * drawn on this thread while onnxruntime runs this one on its own threads.
    */
@@ -244,12 +238,7 @@ export class OrtTrainer {
     const K = spec.classes;
     const pixels = h * w * c;
     const { bytes } = exportOnnx(spec, model.getWeights(), { metadata: {} });
-    const session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: this.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    const session = await ort.InferenceSession.create(bytes, sessionOptions(this.threads));
     try {
       const count = split.count;
       const batch = Math.max(1, Math.min(opts.batch, count));
@@ -264,27 +253,10 @@ export class OrtTrainer {
         const x = gatherBatch(split.images, order, start, n, pixels, normalization.mean, normalization.std, buf);
         const input = new ort.Tensor('float32', nhwcToNchw(x.subarray(0, n * pixels), n, h, w, c), [n, c, h, w]);
         const out = await session.run({ input });
-        const logits = out.logits.data as Float32Array;
-        const p = out.probabilities.data as Float32Array;
-        probs.set(p, start * K);
-        for (let i = 0; i < n; i++) {
-          const label = split.labels[start + i];
-          const row = i * K;
-          let arg = 0;
-          let max = logits[row];
-          for (let k = 1; k < K; k++) if (logits[row + k] > max) { max = logits[row + k]; arg = k; }
-          preds[start + i] = arg;
-          if (arg === label) correct++;
-          if (opts.loss === 'ce') {
-            let sum = 0;
-            for (let k = 0; k < K; k++) sum += Math.exp(logits[row + k] - max);
-            lossSum += max + Math.log(sum) - logits[row + label];
-          } else {
-            let sq = 0;
-            for (let k = 0; k < K; k++) sq += (p[row + k] - (k === label ? 1 : 0)) ** 2;
-            lossSum += sq / K;
-          }
-        }
+        probs.set(out.probabilities.data as Float32Array, start * K);
+        const r = lossAndCorrect(out.logits.data as Float32Array, K, split.labels, start, n, opts.loss, preds);
+        lossSum += r.lossSum;
+        correct += r.correct;
         for (const t of Object.values(out)) t.dispose?.();
       }
       return { loss: lossSum / count, acc: correct / count, probs, preds };
@@ -296,15 +268,6 @@ export class OrtTrainer {
   async dispose(): Promise<void> {
     await this.session.release();
   }
-}
-
-/** What an eval-mode pass over a split gives (train.ts `evaluate` and OrtTrainer.evaluate). */
-export interface EvalResult {
-  loss: number;
-  acc: number;
-  /** Softmax probabilities, count × classes. */
-  probs: Float32Array;
-  preds: Uint8Array;
 }
 
 /** Data gradients as tf tensors in the params' shapes (the caller disposes them). */

@@ -9,13 +9,13 @@ import type { LossKind, TrainSettings } from '../contract/settings';
 import type { Dataset, Split } from '../data/dataset';
 import { channelStats, gatherBatch } from '../data/normalize';
 import { augmentBatch } from '../data/augment';
-import type { BnRecord, NamedWeights, TrainState } from './model-types';
+import type { BnRecord, EvalResult, NamedWeights, TrainState } from './model-types';
 import { buildModel, type Model, type ParamRef } from './model';
 import { Optimizer, lrAt } from './optim';
 import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
 import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
 import { s5Spec, type ModelSpec } from './spec';
-import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice, type EvalResult } from './ort-trainer';
+import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice } from './ort-trainer';
 import { ExportError } from '../onnx/export';
 
 export interface TrainProgress {
@@ -423,7 +423,6 @@ function weightSummary(params: ParamRef[]): { norms: Record<string, number>; spa
   return { norms, sparsity: total ? small / total : 0 };
 }
 
-export type { EvalResult };
 
 /**
  * Eval-mode pass (running statistics, no dropout) over the first `limit` images of a split

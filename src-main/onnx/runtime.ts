@@ -9,6 +9,7 @@ import type { EngineModel } from '../engine/model-types';
 import type { ParityResult } from '../contract/onnx';
 import { gatherBatch } from '../data/normalize';
 import { readOnnxInfo, type OnnxInfo } from './export';
+import { nhwcToNchw, sessionOptions } from './io';
 
 export const PARITY_TOLERANCE = 1e-4;
 
@@ -62,12 +63,7 @@ export async function openSession(src: Uint8Array | string, opts: SessionOptions
   }
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: opts.threads ?? 1,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    session = await ort.InferenceSession.create(bytes, sessionOptions(opts.threads ?? 1));
   } catch (e) {
     throw new Error(`${file} is not a valid ONNX model: ${firstLine((e as Error).message)}`);
   }
@@ -87,17 +83,6 @@ export function checkInputFits(s: OnnxSession, img: { height: number; width: num
   if (c !== img.channels || h !== img.height || w !== img.width) {
     throw new Error(`${s.file}: the model takes [N, ${c}, ${h}, ${w}] images but ${dataset} has [N, ${img.channels}, ${img.height}, ${img.width}]`);
   }
-}
-
-/** NHWC floats → NCHW floats (a copy; for one channel the layouts coincide). */
-export function nhwcToNchw(x: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
-  if (c === 1) return x;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < n; i++)
-    for (let y = 0; y < h; y++)
-      for (let xx = 0; xx < w; xx++)
-        for (let ch = 0; ch < c; ch++) out[((i * c + ch) * h + y) * w + xx] = x[((i * h + y) * w + xx) * c + ch];
-  return out;
 }
 
 /**

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../../src-main/engine/backend';
 import { exportOnnx } from '../../../src-main/onnx/export';
-import { nhwcToNchw } from '../../../src-main/onnx/runtime';
+import { nhwcToNchw } from '../../../src-main/onnx/io';
 import { perturbedModel, specFor, testImages } from '../onnx/helpers';
 import { bundleChild, mutateOnnx, onnxMutation, runCases, writeCases } from './onnx-helpers';
 
