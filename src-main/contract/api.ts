@@ -31,6 +31,18 @@ export interface EpochMetrics {
   events?: string[];
 }
 
+/**
+ * Training loss per step of one epoch, thinned (the engine averages runs of neighbouring steps so
+ * that an epoch has at most a few hundred points); steps.jsonl keeps one such line per epoch.
+ */
+export interface StepLosses {
+  epoch: number;
+  /** Steps in one epoch, so that a global step maps back to its epoch. */
+  stepsPerEpoch: number;
+  /** [global step (1-based), mean training loss of the steps since the previous point]. */
+  points: [number, number][];
+}
+
 export interface DatasetInfo {
   name: string;
   /** Where it came from: 'embedded', a folder path. */
@@ -72,6 +84,8 @@ export interface RunDetail {
   run: RunRecord;
   metrics: EpochMetrics[];
   files: { name: string; bytes: number }[];
+  /** Per-step training loss of the finished epochs (absent for runs trained before it was kept). */
+  steps?: StepLosses[];
 }
 
 export interface BackendInfo {
@@ -142,6 +156,8 @@ export interface Events {
   'job.updated': JobInfo;
   'run.updated': RunRecord;
   'run.epoch': { runId: string; metrics: EpochMetrics };
+  /** New per-step loss points of the epoch in progress (several times a second while training). */
+  'run.steps': { runId: string } & StepLosses;
   'engine.status': { state: 'ready' | 'crashed' | 'restarting'; message: string; backend?: string };
 }
 export type EventName = keyof Events;
@@ -156,7 +172,7 @@ export const METHODS = [
   'onnx.export', 'onnx.exports', 'onnx.download', 'onnx.reveal', 'onnx.infer', 'onnx.bench',
   'landscape.compute', 'landscape.images',
 ] as const satisfies readonly Method[];
-export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'engine.status'] as const satisfies readonly EventName[];
+export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'run.steps', 'engine.status'] as const satisfies readonly EventName[];
 
 // Compile-time check that METHODS lists every method exactly.
 type Missing = Exclude<Method, (typeof METHODS)[number]>;

@@ -28,6 +28,45 @@ export interface TrainProgress {
   /** Share of the whole run done, 0..1. */
   fraction: number;
   etaSeconds: number;
+  /**
+   * Training loss per step since the previous call, thinned to at most STEP_POINTS_PER_EPOCH
+   * points an epoch: [global step (1-based), mean loss of the steps it stands for].
+   */
+  losses?: [number, number][];
+}
+
+/** Most per-step loss points reported per epoch (each the mean of a run of neighbouring steps). */
+export const STEP_POINTS_PER_EPOCH = 200;
+
+/**
+ * Thins per-step losses to at most STEP_POINTS_PER_EPOCH points an epoch: each point is the mean
+ * loss of `stride` consecutive steps (fewer at the epoch's end), placed at the last of them.
+ */
+export class StepLossThinner {
+  readonly stride: number;
+  private pending: [number, number][] = [];
+  private sum = 0;
+  private n = 0;
+
+  constructor(readonly stepsPerEpoch: number) {
+    this.stride = Math.max(1, Math.ceil(stepsPerEpoch / STEP_POINTS_PER_EPOCH));
+  }
+
+  /** One step's loss; `step` is 0-based within the epoch, `globalStep` 1-based over the run. */
+  add(step: number, globalStep: number, loss: number): void {
+    this.sum += loss;
+    this.n += 1;
+    if (this.n === this.stride || step === this.stepsPerEpoch - 1) {
+      this.pending.push([globalStep, this.sum / this.n]);
+      this.sum = 0;
+      this.n = 0;
+    }
+  }
+
+  /** The points made since the previous call. */
+  take(): [number, number][] {
+    return this.pending.splice(0);
+  }
 }
 
 export interface TrainerHooks {
@@ -172,6 +211,7 @@ export async function trainRun(
   const progressEvery = options.progressEveryMs ?? 200;
   let lastProgress = 0;
   let stepsThisSession = 0;
+  const stepLosses = new StepLossThinner(steps);
   let status: TrainResult['status'] = 'done';
   let epochsDone = startEpoch;
   let lastTest = { loss: NaN, acc: NaN };
@@ -236,6 +276,7 @@ export async function trainRun(
         seen += n;
         stepsThisSession += 1;
         const globalStep = epoch * steps + step + 1;
+        if (hooks.onProgress) stepLosses.add(step, globalStep, loss);
         if (hasBn && hooks.onBnRecord && globalStep % recordEvery === 0) {
           const layers: BnRecord['layers'] = {};
           for (const bn of model.bnLayers()) layers[bn.name] = bn.stats();
@@ -250,6 +291,7 @@ export async function trainRun(
             epoch: epoch + 1, epochs: settings.epochs, step: step + 1, steps,
             fraction: globalStep / totalSteps,
             etaSeconds: (elapsed / stepsThisSession) * remaining,
+            losses: stepLosses.take(),
           });
         }
         // A macrotask per step lets a worker receive a cancel message.

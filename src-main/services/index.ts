@@ -102,7 +102,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
-      handler: async ({ id }) => ({ run: workspace.getRun(id), metrics: workspace.readMetrics(id), files: workspace.listFiles(id) }),
+      handler: async ({ id }) => ({ run: workspace.getRun(id), metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
     },
     'runs.start': {
       schema: z.object({ settings: z.record(z.string(), z.unknown()), study: z.string().max(200).optional() }).strict() as never,

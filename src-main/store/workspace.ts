@@ -1,7 +1,7 @@
 import type { StudySummary } from '../contract/study';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { EpochMetrics, RunRecord, RunStatus } from '../contract/api';
+import type { EpochMetrics, RunRecord, RunStatus, StepLosses } from '../contract/api';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../contract/settings';
 import type { BnRecord, NamedWeights, TrainState } from '../engine/model-types';
 import { decodeTrainState, decodeWeights, encodeTrainState, encodeWeights, keepNonFinite } from './checkpoint-format';
@@ -81,6 +81,13 @@ function isMetrics(v: unknown): v is EpochMetrics {
   return isObject(v) && typeof v.epoch === 'number' && Number.isFinite(v.epoch);
 }
 
+function isStepLosses(v: unknown): v is StepLosses {
+  return (
+    isObject(v) && typeof v.epoch === 'number' && Number.isFinite(v.epoch) && typeof v.stepsPerEpoch === 'number' && Array.isArray(v.points) &&
+    v.points.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'number' && typeof p[1] === 'number')
+  );
+}
+
 function isBnRecord(v: unknown): v is BnRecord {
   return isObject(v) && typeof v.step === 'number' && typeof v.epoch === 'number' && isObject(v.layers);
 }
@@ -90,7 +97,7 @@ function isBnRecord(v: unknown): v is BnRecord {
  * any moment leaves every file either as it was or as it was meant to be.
  *
  *   workspace.json
- *   runs/<id>/run.json  metrics.jsonl  bn.jsonl  checkpoints/<tag>.nlck (+ <tag>.prev.nlck)
+ *   runs/<id>/run.json  metrics.jsonl  steps.jsonl  bn.jsonl  checkpoints/<tag>.nlck (+ <tag>.prev.nlck)
  *             weights/<tag>.nlck  exports/
  *   studies/<id>.json
  */
@@ -294,6 +301,39 @@ export class Workspace {
     return dropped;
   }
 
+  /** Appends one epoch's per-step training losses to steps.jsonl and flushes it (like metrics). */
+  appendSteps(id: string, rec: StepLosses): void {
+    this.requireRun(id);
+    if (!isStepLosses(rec)) throw new StoreError('invalid', `step losses for run ${id} need a numeric epoch, stepsPerEpoch and [step, loss] points`);
+    const file = this.stepsPath(id);
+    this.guardWrite(`step losses of epoch ${rec.epoch} of run ${id}`, 'earlier epochs are kept', file, () =>
+      this.fs.appendLine(file, JSON.stringify(rec, keepNonFinite)),
+    );
+  }
+
+  /**
+   * Per-step losses in epoch order, one record per epoch (the last written wins); a torn last
+   * line is ignored. Empty for runs trained before steps.jsonl existed.
+   */
+  readSteps(id: string): StepLosses[] {
+    this.requireRun(id);
+    const byEpoch = new Map<number, StepLosses>();
+    for (const r of this.readJsonl(id, this.stepsPath(id), 'steps.jsonl', isStepLosses).records) byEpoch.set(r.epoch, r);
+    return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+  }
+
+  /** Keeps only epochs ≤ `epoch` in steps.jsonl (a resume repeats the epoch in flight), atomically. */
+  truncateSteps(id: string, epoch: number): void {
+    this.requireRun(id);
+    const file = this.stepsPath(id);
+    if (!this.fs.exists(file)) return;
+    const { records, skipped, tornTail } = this.readJsonl(id, file, 'steps.jsonl', isStepLosses);
+    const kept = records.filter((r) => r.epoch <= epoch);
+    if (kept.length === records.length && skipped === 0 && !tornTail) return;
+    const text = kept.map((r) => JSON.stringify(r, keepNonFinite) + '\n').join('');
+    this.guardWrite(`steps.jsonl of run ${id}`, 'the previous step losses are kept', file, () => this.fs.writeFileAtomic(file, text));
+  }
+
   /** Appends one BN snapshot to bn.jsonl. */
   appendBnRecord(id: string, r: BnRecord): void {
     this.requireRun(id);
@@ -418,6 +458,9 @@ export class Workspace {
   }
   private metricsPath(id: string): string {
     return join(this.runPath(id), 'metrics.jsonl');
+  }
+  private stepsPath(id: string): string {
+    return join(this.runPath(id), 'steps.jsonl');
   }
   private bnPath(id: string): string {
     return join(this.runPath(id), 'bn.jsonl');

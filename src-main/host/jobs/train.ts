@@ -3,7 +3,7 @@
  * writes every epoch to the store as it happens — metrics appended and flushed, checkpoints
  * written atomically — so that a killed process loses at most the epoch in flight.
  */
-import type { EpochMetrics, RunRecord } from '../../contract/api';
+import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
 import { loadDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { countParams, s5Spec } from '../../engine/spec';
@@ -33,6 +33,9 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     const best = payload.resume ? ws.readCheckpoint(id, 'best') : null;
     if (resume) ws.truncateMetrics(id, resume.epoch);
     else if (payload.resume) ws.truncateMetrics(id, 0);
+    if (payload.resume) ws.truncateSteps(id, resume?.epoch ?? 0);
+    // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
+    let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
     const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
     update({
       status: 'running',
@@ -49,18 +52,25 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       settings,
       data,
       {
-        onProgress: (p) =>
+        onProgress: (p) => {
           ctx.progress({
             fraction: p.fraction,
-            message: `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps}`,
+            message: `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps} of the epoch`,
             epoch: p.epoch,
             epochs: p.epochs,
             step: p.step,
             steps: p.steps,
             etaSeconds: p.etaSeconds,
-          }),
+          });
+          if (p.losses?.length) {
+            if (epochSteps.epoch !== p.epoch) epochSteps = { epoch: p.epoch, stepsPerEpoch: p.steps, points: [] };
+            epochSteps.points.push(...p.losses);
+            ctx.emit('run.steps', { runId: id, epoch: p.epoch, stepsPerEpoch: p.steps, points: p.losses });
+          }
+        },
         onEpoch: async (m: EpochMetrics, state, isBest, bestWeights) => {
           ws.appendMetrics(id, m);
+          if (epochSteps.epoch === m.epoch && epochSteps.points.length) ws.appendSteps(id, epochSteps);
           ws.writeCheckpoint(id, 'last', state);
           // Per-epoch weights (~36 KB for the S5 net): the landscape's training trajectory and per-epoch analyses.
           ws.writeWeights(id, `epoch-${m.epoch}`, state.weights);
