@@ -37,7 +37,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Close code sent when the API is opened without a valid token (also answered as HTTP 401). */
+/**
+ * Close code a page of this server (its own Origin) gets when it opens the API with a missing or
+ * stale token; other clients get HTTP 401.
+ */
 export const CLOSE_UNAUTHORIZED = 4401;
 
 const MIME: Record<string, string> = {
@@ -170,7 +173,12 @@ export async function startServer(services: ServerServices, opts: ServerOptions)
     // Non-browser clients (tests, scripts) send no Origin; a browser always does, and then it must be ours.
     const origin = req.headers.origin;
     if (origin !== undefined && !allowedOrigins.has(origin.toLowerCase())) return refuseUpgrade(socket, 403, 'Forbidden');
-    if (!tokenMatches(url.searchParams.get('token'), token)) return refuseUpgrade(socket, 401, 'Unauthorized');
+    if (!tokenMatches(url.searchParams.get('token'), token)) {
+      if (origin === undefined) return refuseUpgrade(socket, 401, 'Unauthorized');
+      // A page of ours with a stale token (the server was restarted) cannot read an HTTP 401 from
+      // a WebSocket: open and close at once with CLOSE_UNAUTHORIZED, so it can say what to do.
+      return wss.handleUpgrade(req, socket, head, (ws) => ws.close(CLOSE_UNAUTHORIZED, 'The access token is wrong or out of date'));
+    }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 

@@ -10,6 +10,11 @@ export interface WebSocketHostOptions {
   maxBackoffMs?: number;
 }
 
+/** What the page says when the server refuses its access token (close code 4401). */
+export const TOKEN_REFUSED =
+  'NormLab refused this page’s access token: it is mistyped or from an earlier launch (each `normlab serve` makes a new one). ' +
+  'Open the address the running `normlab serve` printed (it ends in ?token=…), or run `normlab serve` again for a fresh one.';
+
 interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
@@ -72,14 +77,16 @@ export function websocketHost(opts: WebSocketHostOptions): AppHost {
         p.reject(new ApiError('io', 'The connection to NormLab was lost before the answer came'));
       }
       if (ev.code === 4401) {
-        setConnection({ state: 'refused', message: 'NormLab refused this page: the access token is missing or out of date. Open the address printed by `normlab serve`.' });
+        // The server answered: this page's token is not (or no longer) the one it was started with.
+        setConnection({ state: 'refused', message: TOKEN_REFUSED });
         return;
       }
-      // A refused upgrade (bad token after a server restart) looks like 1006 before any open.
       const delay = Math.min(maxBackoffMs, 500 * 2 ** attempt);
       attempt += 1;
       const message = everOpened ? 'Lost the connection to NormLab.' : 'Cannot reach NormLab at this address.';
-      setConnection({ state: 'closed', message: `${message} Retrying…`, retryInSeconds: Math.round(delay / 100) / 10 });
+      // After a few tries, say what usually fixes it: a restarted `normlab serve` has a new address.
+      const hint = attempt > 3 ? ' If you stopped or restarted `normlab serve`, start it again and open the new address it prints (…/?token=…).' : '';
+      setConnection({ state: 'closed', message: `${message} Retrying…${hint}`, retryInSeconds: Math.round(delay / 100) / 10 });
       setTimeout(open, delay);
     };
   }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
-import { startServer, browserCsp, type RunningServer, type ServerServices } from '../../../src-main/server/server';
+import { CLOSE_UNAUTHORIZED, startServer, browserCsp, type RunningServer, type ServerServices } from '../../../src-main/server/server';
 import { ApiError } from '../../../src-main/contract/api';
 
 type Listener = (event: string, payload: unknown) => void;
@@ -131,6 +131,19 @@ describe('browser-mode server', () => {
     expect((await connect(`ws://127.0.0.1:${srv.port}/api?token=${wrong}`)).refused).toBe(401);
     expect((await connect(`ws://127.0.0.1:${srv.port}/api?token=short`)).refused).toBe(401);
     expect((await get(srv.port, '/api')).status).toBe(401);
+    expect(fake.calls).toHaveLength(0);
+  });
+
+  it('tells its own page that the token is stale: the socket opens and closes at once with 4401, no call reaches the services', async () => {
+    const wrong = srv.token.slice(0, -1) + (srv.token.endsWith('A') ? 'B' : 'A');
+    for (const url of [`ws://127.0.0.1:${srv.port}/api?token=${wrong}`, `ws://127.0.0.1:${srv.port}/api`]) {
+      const { ws } = await connect(url, { Origin: origin });
+      const closed = await new Promise<{ code: number; reason: string }>((ok) => ws!.once('close', (code, reason) => ok({ code, reason: reason.toString() })));
+      expect(closed.code).toBe(CLOSE_UNAUTHORIZED);
+      expect(closed.reason).toMatch(/token/);
+    }
+    // A foreign page with a wrong token still gets nothing but 403.
+    expect((await connect(`ws://127.0.0.1:${srv.port}/api?token=${wrong}`, { Origin: 'http://evil.example' })).refused).toBe(403);
     expect(fake.calls).toHaveLength(0);
   });
 
