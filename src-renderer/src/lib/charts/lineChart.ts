@@ -1,11 +1,21 @@
 /**
- * A D3 line chart that builds its SVG once and redraws on update(data): axes with labels,
- * a legend that toggles series, optional event markers, and a hover rule that lists every
- * visible series' value at the nearest x. Styling is by CSS classes (see charts.css) and
- * CSSOM properties, so it works under a CSP without 'unsafe-inline'.
+ * The app's line chart: one SVG that carries everything a reader (or an exported file) needs —
+ * title, legend, axes with units, the curves, best-epoch and event markers, and a note saying
+ * what was smoothed. D3 draws, the chart rebuilds its SVG on update(data) and on resize.
+ *
+ * Smoothing is honest: with a weight > 0 the raw values stay on screen as faint lines, the
+ * smoothed curve is drawn over them, and the best-epoch markers, the hover values and the export
+ * follow the smoothed curve (the tooltip shows the raw value beside it).
+ *
+ * Legend: click hides a series, double-click (or Alt-click) shows only it, hover highlights it.
+ * Styling is by CSS classes (charts.css) and SVG attributes, so it works under the app's CSP.
  */
 import * as d3 from 'd3';
-import { nearestIndex, seriesExtent } from './math';
+import { formatNumber } from '../../../../src-main/contract/format';
+import { drawXAxis, drawYAxis, FONT, leftMargin, textWidth, X_AXIS_HEIGHT, yAxis } from './axes';
+import { drawLegend, isolate, layoutLegend, type LegendItem } from './legend';
+import { bestIndex, nearestIndex, smoothEma } from './math';
+import { PALETTE } from './colors';
 
 export interface LinePoint {
   x: number;
@@ -15,10 +25,19 @@ export interface LinePoint {
 export interface LineSeries {
   id: string;
   label: string;
+  /** Raw values, sorted by x. */
   points: readonly LinePoint[];
-  /** CSS colour; defaults to the palette by position. */
+  /** CSS colour; defaults to the palette by position (views pass the run's own colour). */
   color?: string;
   dashed?: boolean;
+  /** Min–max band (seeds of one configuration), raw values. */
+  band?: readonly { x: number; lo: number; hi: number }[];
+  /** Mark the best point of the drawn curve with ▼ ('max' for accuracy, 'min' for loss). */
+  best?: 'max' | 'min';
+  /** Dashed vertical rules in the series' colour (early stop, clipping). */
+  events?: readonly { x: number; label: string }[];
+  /** false: never smoothed (reference lines, one-off values). */
+  smooth?: boolean;
 }
 
 export interface ChartMarker {
@@ -28,30 +47,37 @@ export interface ChartMarker {
 
 export interface LineChartData {
   series: readonly LineSeries[];
+  /** Drawn at the top of the SVG (and used as its accessible name). */
   title?: string;
   xLabel?: string;
   yLabel?: string;
-  /** Fixed y range; default fits the data (with a little headroom). */
-  yDomain?: [number, number];
   xDomain?: [number, number];
+  yDomain?: [number, number];
+  /** Whole-number x ticks (epochs, steps, K). */
+  xInteger?: boolean;
   logY?: boolean;
-  /** Vertical lines, e.g. the best epoch or an early stop. */
+  /** y values are percentages: an empty axis runs 0–100. */
+  percent?: boolean;
+  /** Vertical rules for the whole chart (e.g. the best epoch of one run, epoch boundaries). */
   markers?: readonly ChartMarker[];
   xFormat?: (x: number) => string;
   yFormat?: (y: number) => string;
+  /** Debiased EMA weight in [0, 1): 0 draws the raw values only. */
+  smoothing?: number;
+  /** Text in the plot while there is nothing to draw. */
+  empty?: string;
+  /** A line under the chart, exported with it (what the chart shows, where it comes from). */
+  note?: string;
 }
 
 export interface LineChartOptions {
-  /** Pixel height of the plot including axes (default 280). */
+  /** Pixel height of the plot and its x axis (default 280); title, legend and notes add to it. */
   height?: number;
   /** Show the legend (default true). */
   legend?: boolean;
+  /** Draw data.title inside the SVG (default true; off where the card's heading says it). */
+  title?: boolean;
 }
-
-/** Ten distinguishable colours, readable on white. */
-export const PALETTE = ['#2f6db5', '#d1603d', '#3a9a5b', '#8b5cb8', '#c29a1f', '#3b9ab2', '#c2477e', '#6b7280', '#7a5c3e', '#1f2937'];
-
-const MARGIN = { top: 12, right: 16, bottom: 40, left: 56 };
 
 /**
  * Indices of the isolated points of a series: drawable points whose neighbours (in array order)
@@ -68,49 +94,85 @@ export function isolatedIndices(points: readonly LinePoint[], drawable: (p: Line
   return out;
 }
 
+/** What the chart draws for one series: the raw points and the curve actually shown. */
+export interface DrawnSeries {
+  s: LineSeries;
+  color: string;
+  raw: readonly LinePoint[];
+  /** The smoothed curve when smoothing applies, else the raw points. */
+  shown: readonly LinePoint[];
+  smoothed: boolean;
+  /** Index into `shown` of the best point, or -1. */
+  best: number;
+}
+
+/** The curves to draw: smoothing applied per series, best points taken on the shown curve. */
+export function drawnSeries(data: LineChartData): DrawnSeries[] {
+  const w = data.smoothing ?? 0;
+  return data.series.map((s, i) => {
+    const smoothed = w > 0 && s.smooth !== false && s.points.length > 1;
+    const shown = smoothed ? smoothEma(s.points, w) : s.points;
+    return { s, color: s.color ?? PALETTE[i % PALETTE.length], raw: s.points, shown, smoothed, best: s.best ? bestIndex(shown, s.best) : -1 };
+  });
+}
+
+/** The note under a chart: what smoothing did and what the markers mean, then the view's own note. */
+export function chartNote(data: LineChartData, drawn: readonly DrawnSeries[]): string {
+  const parts: string[] = [];
+  const anySmoothed = drawn.some((d) => d.smoothed);
+  if (anySmoothed) parts.push(`Smoothed: debiased EMA, weight ${(data.smoothing ?? 0).toFixed(2)}; faint lines are the raw values`);
+  if (drawn.some((d) => d.best >= 0)) parts.push(`▼ best ${anySmoothed ? 'point of the smoothed curve' : 'value'}`);
+  if (drawn.some((d) => d.s.band?.length)) parts.push('band: min–max over seeds');
+  if (drawn.some((d) => d.s.events?.length)) parts.push('dashed rules: early stop / clipping');
+  if (data.note) parts.push(data.note);
+  return parts.join(' · ');
+}
+
+const MARGIN = { top: 8, right: 18 };
+const NOTE_LINE = 15;
+
+function wrap(text: string, width: number, size: number): string[] {
+  if (!text) return [];
+  const words = text.split(' ');
+  const lines: string[] = [];
+  let line = '';
+  for (const w of words) {
+    const next = line ? `${line} ${w}` : w;
+    if (line && textWidth(next, size) > width) {
+      lines.push(line);
+      line = w;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 export class LineChart {
   readonly root: HTMLDivElement;
-  private readonly legendEl: HTMLDivElement;
   private readonly svg: d3.Selection<SVGSVGElement, unknown, null, undefined>;
-  private readonly plot: d3.Selection<SVGGElement, unknown, null, undefined>;
   private readonly tooltip: HTMLDivElement;
   private readonly resizeObserver: ResizeObserver;
-  private readonly hidden = new Set<string>();
+  private hidden = new Set<string>();
+  private highlighted: string | null = null;
   private data: LineChartData = { series: [] };
   private width = 0;
   private readonly height: number;
   private readonly showLegend: boolean;
+  private readonly showTitle: boolean;
 
   constructor(container: HTMLElement, options: LineChartOptions = {}) {
     this.height = options.height ?? 280;
     this.showLegend = options.legend ?? true;
+    this.showTitle = options.title ?? true;
     this.root = document.createElement('div');
     this.root.className = 'nl-chart';
     container.appendChild(this.root);
-    this.legendEl = document.createElement('div');
-    this.legendEl.className = 'nl-chart-legend';
-    this.root.appendChild(this.legendEl);
-    this.svg = d3.select(this.root).append('svg').attr('class', 'nl-chart-svg').attr('height', this.height).attr('role', 'img');
-    this.svg.append('title');
-    this.plot = this.svg.append('g').attr('transform', `translate(${MARGIN.left},${MARGIN.top})`);
-    this.plot.append('g').attr('class', 'nl-grid');
-    this.plot.append('g').attr('class', 'nl-axis nl-axis-x');
-    this.plot.append('g').attr('class', 'nl-axis nl-axis-y');
-    this.plot.append('text').attr('class', 'nl-axis-label nl-axis-label-x').attr('text-anchor', 'middle');
-    this.plot.append('text').attr('class', 'nl-axis-label nl-axis-label-y').attr('text-anchor', 'middle').attr('transform', 'rotate(-90)');
-    this.plot.append('g').attr('class', 'nl-markers');
-    this.plot.append('g').attr('class', 'nl-lines');
-    this.plot.append('g').attr('class', 'nl-dots');
-    const hover = this.plot.append('g').attr('class', 'nl-hover');
-    hover.append('line').attr('class', 'nl-hover-rule');
-    hover.append('g').attr('class', 'nl-hover-dots');
-    hover.style('display', 'none');
-    this.plot.append('rect').attr('class', 'nl-overlay').attr('fill', 'transparent');
+    this.svg = d3.select(this.root).append('svg').attr('class', 'nl-chart-svg').attr('role', 'img').attr('xmlns', 'http://www.w3.org/2000/svg');
     this.tooltip = document.createElement('div');
     this.tooltip.className = 'nl-chart-tooltip';
     this.tooltip.hidden = true;
+    this.tooltip.setAttribute('data-testid', 'chart-tip');
     this.root.appendChild(this.tooltip);
-
     this.resizeObserver = new ResizeObserver(() => {
       const w = Math.floor(this.root.clientWidth);
       if (w > 0 && w !== this.width) {
@@ -122,7 +184,7 @@ export class LineChart {
     this.width = Math.floor(this.root.clientWidth) || 600;
   }
 
-  /** Replace the data and redraw. Hidden series stay hidden if their id is still present. */
+  /** Replace the data and redraw. Hidden series stay hidden while their id is still present. */
   update(data: LineChartData): void {
     this.data = data;
     this.draw();
@@ -133,171 +195,240 @@ export class LineChart {
     return this.svg.node()!;
   }
 
+  /** Ids of the series hidden through the legend. */
+  get hiddenIds(): string[] {
+    return [...this.hidden];
+  }
+
   destroy(): void {
     this.resizeObserver.disconnect();
     this.root.remove();
   }
 
-  private color(s: LineSeries, i: number): string {
-    return s.color ?? PALETTE[i % PALETTE.length];
-  }
-
-  private drawLegend(): void {
-    this.legendEl.hidden = !this.showLegend || this.data.series.length === 0;
-    const items = d3.select(this.legendEl).selectAll<HTMLButtonElement, LineSeries>('button').data(this.data.series, (s) => s.id);
-    items.exit().remove();
-    const entered = items.enter().append('button').attr('type', 'button').attr('class', 'nl-legend-item');
-    entered.append('span').attr('class', 'nl-legend-swatch');
-    entered.append('span').attr('class', 'nl-legend-label');
-    const all = entered.merge(items);
-    all.order();
-    all.classed('off', (s) => this.hidden.has(s.id)).attr('aria-pressed', (s) => String(!this.hidden.has(s.id)));
-    all.attr('title', (s) => (this.hidden.has(s.id) ? `Show ${s.label}` : `Hide ${s.label}`));
-    all.select<HTMLSpanElement>('.nl-legend-swatch').each((s, i, nodes) => {
-      const el = nodes[i];
-      el.style.background = this.color(s, this.data.series.indexOf(s));
-      el.classList.toggle('dashed', Boolean(s.dashed));
-    });
-    all.select('.nl-legend-label').text((s) => s.label);
-    all.on('click', (_e, s) => {
-      if (this.hidden.has(s.id)) this.hidden.delete(s.id);
-      else this.hidden.add(s.id);
-      this.draw();
-    });
-  }
-
   private draw(): void {
-    const { series, xLabel = '', yLabel = '', title = '', markers = [] } = this.data;
-    for (const id of [...this.hidden]) if (!series.some((s) => s.id === id)) this.hidden.delete(id);
-    this.drawLegend();
-    const visible = series.filter((s) => !this.hidden.has(s.id));
-    const w = Math.max(120, this.width - MARGIN.left - MARGIN.right);
-    const h = Math.max(60, this.height - MARGIN.top - MARGIN.bottom);
-    this.svg.attr('width', this.width).attr('viewBox', `0 0 ${this.width} ${this.height}`);
-    this.svg.select('title').text(title || [yLabel, xLabel].filter(Boolean).join(' vs '));
+    const data = this.data;
+    const W = Math.max(240, this.width);
+    const ids = data.series.map((s) => s.id);
+    for (const id of [...this.hidden]) if (!ids.includes(id)) this.hidden.delete(id);
+    const all = drawnSeries(data);
+    const visible = all.filter((d) => !this.hidden.has(d.s.id));
+    const svg = this.svg;
+    svg.selectAll('*').remove();
+    svg.append('title').text(data.title || [data.yLabel, data.xLabel].filter(Boolean).join(' vs '));
+    svg.append('rect').attr('class', 'nl-bg').attr('width', '100%').attr('height', '100%');
 
-    const ext = seriesExtent(visible.length ? visible : series, this.data.logY ?? false);
-    const xDomain = this.data.xDomain ?? ext.x;
-    let yDomain = this.data.yDomain ?? ext.y;
-    if (!this.data.yDomain && !this.data.logY) {
-      const pad = (yDomain[1] - yDomain[0]) * 0.05 || Math.abs(yDomain[0]) * 0.05 || 1;
-      yDomain = [yDomain[0] - pad, yDomain[1] + pad];
+    // Vertical layout: title, legend, plot + x axis, note.
+    let top = MARGIN.top;
+    if (this.showTitle && data.title) {
+      svg.append('text').attr('class', 'nl-chart-title').attr('x', W / 2).attr('y', top + FONT.title).attr('text-anchor', 'middle').text(data.title);
+      top += FONT.title + 10;
     }
-    const x = d3.scaleLinear().domain(xDomain).range([0, w]);
-    const y = (this.data.logY ? d3.scaleLog() : d3.scaleLinear()).domain(yDomain).range([h, 0]);
-    if (!this.data.yDomain) y.nice();
-    const xFmt = this.data.xFormat ?? ((v: number) => d3.format('~g')(v));
-    const yFmt = this.data.yFormat ?? ((v: number) => d3.format('~r')(Number(v.toPrecision(4))));
+    const legendItems: LegendItem[] = all.map((d) => ({ id: d.s.id, label: d.s.label, color: d.color, dashed: d.s.dashed }));
 
-    const xTicks = Math.max(2, Math.min(10, Math.floor(w / 80)));
-    const yTicks = Math.max(2, Math.min(8, Math.floor(h / 40)));
-    this.plot.select<SVGGElement>('.nl-axis-x').attr('transform', `translate(0,${h})`)
-      .call(d3.axisBottom(x).ticks(xTicks).tickFormat((v) => xFmt(Number(v))));
-    this.plot.select<SVGGElement>('.nl-axis-y').call(d3.axisLeft(y).ticks(yTicks).tickFormat((v) => yFmt(Number(v))));
-    this.plot.select<SVGGElement>('.nl-grid').call(d3.axisLeft(y).ticks(yTicks).tickSize(-w).tickFormat(() => ''));
-    this.plot.select('.nl-axis-label-x').attr('x', w / 2).attr('y', h + 34).text(xLabel);
-    this.plot.select('.nl-axis-label-y').attr('x', -h / 2).attr('y', -44).text(yLabel);
+    const plotH = Math.max(60, this.height - X_AXIS_HEIGHT - MARGIN.top);
+    const logY = data.logY ?? false;
+    const drawable = (p: LinePoint): boolean => Number.isFinite(p.x) && Number.isFinite(p.y) && (!logY || p.y > 0);
+    const ys: number[] = [];
+    const xs: number[] = [];
+    for (const d of visible.length ? visible : all) {
+      for (const p of [...d.raw, ...d.shown]) if (drawable(p)) { ys.push(p.y); xs.push(p.x); }
+      for (const b of d.s.band ?? []) {
+        for (const v of [b.lo, b.hi]) if (Number.isFinite(v) && (!logY || v > 0)) ys.push(v);
+      }
+    }
+    const hasData = ys.length > 0;
+    let yDomain: [number, number] = data.yDomain ?? (hasData ? [d3.min(ys)!, d3.max(ys)!] : data.percent ? [0, 100] : logY ? [0.1, 1] : [0, 1]);
+    if (!data.yDomain && hasData && !logY) {
+      const pad = (yDomain[1] - yDomain[0]) * 0.04;
+      yDomain = [yDomain[0] - pad, yDomain[1] + pad];
+      // Percentages never read below 0 or above 100.
+      if (data.percent) yDomain = [Math.max(0, yDomain[0]), Math.min(100, yDomain[1])];
+    }
+    if (logY && yDomain[0] === yDomain[1]) yDomain = [yDomain[0] / 2, yDomain[1] * 2];
+    const ya = yAxis({ domain: yDomain, log: logY, height: plotH, format: data.yFormat, exact: Boolean(data.yDomain) || (!hasData && data.percent) });
+    const ml = leftMargin(ya, data.yLabel ?? '');
+    const pw = Math.max(80, W - ml - MARGIN.right);
 
-    const markerSel = this.plot.select('.nl-markers').selectAll<SVGGElement, ChartMarker>('g').data(markers.filter((m) => m.x >= xDomain[0] && m.x <= xDomain[1]));
-    markerSel.exit().remove();
-    const mEnter = markerSel.enter().append('g').attr('class', 'nl-marker');
-    mEnter.append('line');
-    mEnter.append('text').attr('y', 10).attr('dx', 4);
-    const mAll = mEnter.merge(markerSel).attr('transform', (m) => `translate(${x(m.x)},0)`);
-    mAll.select('line').attr('y1', 0).attr('y2', h);
-    mAll.select('text').text((m) => m.label);
+    const layout = layoutLegend(legendItems, pw);
+    if (this.showLegend && legendItems.length) {
+      const lg = svg.append('g').attr('class', 'nl-legend').attr('transform', `translate(${ml},${top})`);
+      drawLegend(lg, legendItems, layout, {
+        hidden: this.hidden,
+        onToggle: (id) => {
+          if (this.hidden.has(id)) this.hidden.delete(id);
+          else this.hidden.add(id);
+          this.draw();
+        },
+        onIsolate: (id) => {
+          this.hidden = isolate(ids, this.hidden, id);
+          this.draw();
+        },
+        onHover: (id) => this.highlight(id),
+      });
+      top += layout.height + 6;
+    }
 
-    const drawable = (p: LinePoint): boolean => Number.isFinite(p.y) && (!this.data.logY || p.y > 0);
-    const line = d3.line<LinePoint>().defined(drawable).x((p) => x(p.x)).y((p) => y(p.y));
-    const paths = this.plot.select('.nl-lines').selectAll<SVGPathElement, LineSeries>('path').data(visible, (s) => s.id);
-    paths.exit().remove();
-    paths.enter().append('path').attr('class', 'nl-line').merge(paths)
-      .attr('data-series', (s) => s.id)
-      .attr('d', (s) => line([...s.points]) ?? '')
-      .attr('stroke', (s) => this.color(s, series.indexOf(s)))
-      .classed('dashed', (s) => Boolean(s.dashed));
+    let xDomain: [number, number] = data.xDomain ?? (xs.length ? [d3.min(xs)!, d3.max(xs)!] : [0, 1]);
+    if (!data.xDomain) {
+      if (xDomain[0] === xDomain[1]) xDomain = [xDomain[0] - 0.5, xDomain[1] + 0.5];
+      else if (data.xInteger && xDomain[1] - xDomain[0] <= 12) xDomain = [xDomain[0] - 0.5, xDomain[1] + 0.5];
+    }
+    const plot = svg.append('g').attr('class', 'nl-plot').attr('transform', `translate(${ml},${top})`);
+    const yg = plot.append('g');
+    drawYAxis(yg, ya, pw, plotH, data.yLabel ?? '');
+    const xg = plot.append('g');
+    const x = drawXAxis(xg, { domain: xDomain, width: pw, integer: data.xInteger, format: data.xFormat }, plotH, data.xLabel ?? '');
+    const y = ya.scale;
+    const px = (v: number) => x(v);
+    const py = (v: number) => y(v);
+    plot.append('clipPath').attr('id', this.clipId()).append('rect').attr('x', -4).attr('y', -4).attr('width', pw + 8).attr('height', plotH + 8);
 
-    // A lone point (a run's first epoch, or one between gaps) has no segment to stroke: show it as a dot.
-    type Dot = { s: LineSeries; p: LinePoint; key: string };
-    const lone: Dot[] = visible.flatMap((s) => isolatedIndices(s.points, drawable).map((i) => ({ s, p: s.points[i], key: `${s.id}\u0000${i}` })));
-    const dots = this.plot.select('.nl-dots').selectAll<SVGCircleElement, Dot>('circle').data(lone, (d) => d.key);
-    dots.exit().remove();
-    dots.enter().append('circle').attr('class', 'nl-dot').attr('r', 3.5).merge(dots)
-      .attr('data-series', (d) => d.s.id)
-      .attr('cx', (d) => x(d.p.x))
-      .attr('cy', (d) => y(d.p.y))
-      .attr('fill', (d) => this.color(d.s, series.indexOf(d.s)));
+    const inX = (v: number) => v >= xDomain[0] && v <= xDomain[1];
+    const marks = plot.append('g').attr('class', 'nl-markers');
+    for (const m of data.markers ?? []) {
+      if (!inX(m.x)) continue;
+      const g = marks.append('g').attr('class', 'nl-marker').attr('transform', `translate(${px(m.x)},0)`);
+      g.append('line').attr('y1', 0).attr('y2', plotH);
+      if (m.label) {
+        const right = px(m.x) + 4 + textWidth(m.label, 10) < pw;
+        g.append('text').attr('y', 10).attr('dx', right ? 4 : -4).attr('text-anchor', right ? 'start' : 'end').text(m.label);
+      }
+    }
 
-    this.bindHover(visible, x, y, w, h, xFmt, yFmt);
+    const body = plot.append('g').attr('clip-path', `url(#${this.clipId()})`);
+    const line = d3.line<LinePoint>().defined(drawable).x((p) => px(p.x)).y((p) => py(p.y));
+    for (const d of visible) {
+      const g = body.append('g').attr('class', 'nl-series').attr('data-series', d.s.id);
+      if (d.s.band?.length) {
+        const area = d3.area<{ x: number; lo: number; hi: number }>().defined((b) => Number.isFinite(b.lo) && Number.isFinite(b.hi) && (!logY || b.lo > 0))
+          .x((b) => px(b.x)).y0((b) => py(b.lo)).y1((b) => py(b.hi));
+        g.append('path').attr('class', 'nl-band').attr('d', area([...d.s.band]) ?? '').attr('fill', d.color);
+      }
+      if (d.smoothed) g.append('path').attr('class', 'nl-line nl-raw').attr('d', line([...d.raw]) ?? '').attr('stroke', d.color);
+      g.append('path').attr('class', `nl-line${d.s.dashed ? ' dashed' : ''}`).attr('d', line([...d.shown]) ?? '').attr('stroke', d.color);
+      for (const i of isolatedIndices(d.shown, drawable)) {
+        g.append('circle').attr('class', 'nl-dot').attr('r', 3.5).attr('cx', px(d.shown[i].x)).attr('cy', py(d.shown[i].y)).attr('fill', d.color);
+      }
+      for (const e of d.s.events ?? []) {
+        if (!inX(e.x)) continue;
+        g.append('line').attr('class', 'nl-event').attr('x1', px(e.x)).attr('x2', px(e.x)).attr('y1', 0).attr('y2', plotH).attr('stroke', d.color)
+          .append('title').text(`${d.s.label}: ${e.label} (${data.xLabel ?? 'x'} ${e.x})`);
+      }
+      if (d.best >= 0) {
+        const b = d.shown[d.best];
+        const bx = px(b.x);
+        const by = py(b.y);
+        g.append('path').attr('class', 'nl-best').attr('d', `M${bx},${by - 4} l-5,-9 h10 z`).attr('fill', d.color)
+          .attr('data-x', b.x).attr('data-y', b.y)
+          .append('title').text(`${d.s.label}: best ${this.fmtY(b.y)} at ${data.xLabel ?? 'x'} ${this.fmtX(b.x)}${d.smoothed ? ' (smoothed)' : ''}`);
+      }
+    }
+    if (!hasData && data.empty) {
+      plot.append('text').attr('class', 'nl-empty').attr('x', pw / 2).attr('y', plotH / 2).attr('text-anchor', 'middle').text(data.empty);
+    }
+
+    let bottom = top + plotH + X_AXIS_HEIGHT;
+    const note = chartNote(data, all);
+    const lines = wrap(note, W - 16, FONT.note);
+    const noteG = svg.append('g').attr('class', 'nl-chart-note');
+    lines.forEach((l, i) => noteG.append('text').attr('x', 8).attr('y', bottom + 4 + (i + 1) * NOTE_LINE - 4).text(l));
+    bottom += lines.length ? lines.length * NOTE_LINE + 6 : 0;
+    const H = Math.ceil(bottom + 2);
+    svg.attr('width', W).attr('height', H).attr('viewBox', `0 0 ${W} ${H}`);
+
+    this.bindHover(plot, visible, x, y, pw, plotH, ml, top, W);
+    this.highlight(this.highlighted);
+  }
+
+  private clipIdValue = `nl-clip-${Math.random().toString(36).slice(2, 9)}`;
+  private clipId(): string {
+    return this.clipIdValue;
+  }
+
+  private fmtX(v: number): string {
+    return this.data.xFormat ? this.data.xFormat(v) : formatNumber(v, 5);
+  }
+
+  private fmtY(v: number): string {
+    return this.data.yFormat ? this.data.yFormat(v) : formatNumber(v, 4);
+  }
+
+  /** Dims every series but `id` (null: none dimmed). */
+  private highlight(id: string | null): void {
+    this.highlighted = id && this.data.series.some((s) => s.id === id) ? id : null;
+    this.svg.selectAll<SVGGElement, unknown>('.nl-series').classed('nl-dim', (_d, i, nodes) => this.highlighted !== null && nodes[i].getAttribute('data-series') !== this.highlighted);
   }
 
   private bindHover(
-    visible: LineSeries[],
+    plot: d3.Selection<SVGGElement, unknown, null, undefined>,
+    visible: DrawnSeries[],
     x: d3.ScaleLinear<number, number>,
-    y: d3.ScaleContinuousNumeric<number, number>,
-    w: number,
-    h: number,
-    xFmt: (v: number) => string,
-    yFmt: (v: number) => string,
+    y: d3.ScaleLinear<number, number> | d3.ScaleLogarithmic<number, number>,
+    pw: number,
+    ph: number,
+    ml: number,
+    top: number,
+    W: number,
   ): void {
-    const hover = this.plot.select<SVGGElement>('.nl-hover');
-    const overlay = this.plot.select<SVGRectElement>('.nl-overlay').attr('width', w).attr('height', h);
-    const series = this.data.series;
+    const hover = plot.append('g').attr('class', 'nl-hover').style('display', 'none');
+    hover.append('line').attr('class', 'nl-hover-rule').attr('y1', 0).attr('y2', ph);
+    const dots = hover.append('g').attr('class', 'nl-hover-dots');
+    const overlay = plot.append('rect').attr('class', 'nl-overlay').attr('width', pw).attr('height', ph).attr('fill', 'transparent');
     const hide = (): void => {
       hover.style('display', 'none');
       this.tooltip.hidden = true;
     };
     overlay.on('mouseleave', hide);
     overlay.on('mousemove', (event: MouseEvent) => {
-      if (visible.length === 0) return hide();
-      const [mx] = d3.pointer(event, this.plot.node());
+      if (!visible.length) return hide();
+      const [mx] = d3.pointer(event, plot.node());
       const xv = x.invert(mx);
-      // Snap to the nearest x actually present in any series, so the values are real points.
+      // Snap to the nearest x present in any series, so the values shown are real points.
       let snapX = Number.NaN;
       let best = Infinity;
-      for (const s of visible) {
-        const i = nearestIndex(s.points, xv);
-        if (i >= 0 && Math.abs(s.points[i].x - xv) < best) {
-          best = Math.abs(s.points[i].x - xv);
-          snapX = s.points[i].x;
+      for (const d of visible) {
+        const i = nearestIndex(d.shown, xv);
+        if (i >= 0 && Math.abs(d.shown[i].x - xv) < best) {
+          best = Math.abs(d.shown[i].x - xv);
+          snapX = d.shown[i].x;
         }
       }
       if (!Number.isFinite(snapX)) return hide();
-      const rows = visible.flatMap((s) => {
-        const i = nearestIndex(s.points, snapX);
-        const p = i >= 0 ? s.points[i] : undefined;
-        return p && p.x === snapX && Number.isFinite(p.y) ? [{ s, p }] : [];
+      const rows = visible.flatMap((d) => {
+        const i = nearestIndex(d.shown, snapX);
+        const p = i >= 0 ? d.shown[i] : undefined;
+        if (!p || p.x !== snapX || !Number.isFinite(p.y)) return [];
+        const raw = d.smoothed ? d.raw[nearestIndex(d.raw, snapX)] : undefined;
+        return [{ d, p, raw: raw && raw.x === snapX ? raw.y : undefined }];
       });
       hover.style('display', null);
-      hover.select('.nl-hover-rule').attr('x1', x(snapX)).attr('x2', x(snapX)).attr('y1', 0).attr('y2', h);
-      const dots = hover.select('.nl-hover-dots').selectAll<SVGCircleElement, (typeof rows)[number]>('circle').data(rows);
-      dots.exit().remove();
-      dots.enter().append('circle').attr('r', 3.5).merge(dots)
-        .attr('cx', (r) => x(r.p.x)).attr('cy', (r) => y(r.p.y)).attr('fill', (r) => this.color(r.s, series.indexOf(r.s)));
+      hover.select('.nl-hover-rule').attr('x1', x(snapX)).attr('x2', x(snapX));
+      dots.selectAll('*').remove();
+      for (const r of rows) dots.append('circle').attr('r', 3.5).attr('cx', x(r.p.x)).attr('cy', y(r.p.y)).attr('fill', r.d.color);
       this.tooltip.replaceChildren();
       const head = document.createElement('div');
       head.className = 'nl-tooltip-head';
-      head.textContent = `${this.data.xLabel ? `${this.data.xLabel} ` : ''}${xFmt(snapX)}`;
+      head.textContent = `${this.data.xLabel ? `${this.data.xLabel} ` : ''}${this.fmtX(snapX)}${rows.some((r) => r.d.smoothed) ? ' · smoothed (raw)' : ''}`;
       this.tooltip.appendChild(head);
-      for (const r of rows.sort((a, b) => b.p.y - a.p.y)) {
+      for (const r of [...rows].sort((a, b) => b.p.y - a.p.y)) {
         const row = document.createElement('div');
         row.className = 'nl-tooltip-row';
         const sw = document.createElement('span');
-        sw.className = 'nl-legend-swatch';
-        sw.style.background = this.color(r.s, series.indexOf(r.s));
+        sw.className = 'nl-tooltip-swatch';
+        sw.style.background = r.d.color;
         const label = document.createElement('span');
-        label.textContent = r.s.label;
+        label.textContent = r.d.s.label;
         const value = document.createElement('b');
-        value.textContent = yFmt(r.p.y);
+        value.textContent = r.raw !== undefined ? `${this.fmtY(r.p.y)} (${this.fmtY(r.raw)})` : this.fmtY(r.p.y);
         row.append(sw, label, value);
         this.tooltip.appendChild(row);
       }
       this.tooltip.hidden = false;
-      const px = MARGIN.left + x(snapX);
-      const flip = px > this.width * 0.6;
-      this.tooltip.style.left = flip ? '' : `${px + 12}px`;
-      this.tooltip.style.right = flip ? `${this.width - px + 12}px` : '';
-      this.tooltip.style.top = `${this.legendEl.offsetHeight + MARGIN.top}px`;
+      const pxAbs = ml + x(snapX);
+      const flip = pxAbs > W * 0.55;
+      this.tooltip.style.left = flip ? '' : `${pxAbs + 14}px`;
+      this.tooltip.style.right = flip ? `${W - pxAbs + 14}px` : '';
+      this.tooltip.style.top = `${top + 4}px`;
     });
   }
 }

@@ -51,3 +51,30 @@ export function smoothEma<P extends XY>(points: readonly P[], weight: number): P
     return { ...p, y: last / (1 - weight ** n) };
   });
 }
+
+/** Index of the best finite point ('max': highest y, 'min': lowest; the first on ties), -1 if none. */
+export function bestIndex(points: readonly XY[], better: 'max' | 'min'): number {
+  let best = -1;
+  for (let i = 0; i < points.length; i++) {
+    const y = points[i].y;
+    if (!Number.isFinite(y)) continue;
+    if (best < 0 || (better === 'max' ? y > points[best].y : y < points[best].y)) best = i;
+  }
+  return best;
+}
+
+/**
+ * Keeps at most `max` points by averaging runs of neighbours (x of the last point of each run):
+ * a long per-step curve stays drawable without losing its level.
+ */
+export function thinPoints(points: readonly XY[], max: number): XY[] {
+  if (points.length <= max || max < 1) return points.slice();
+  const k = Math.ceil(points.length / max);
+  const out: XY[] = [];
+  for (let i = 0; i < points.length; i += k) {
+    const chunk = points.slice(i, i + k).filter((p) => Number.isFinite(p.y));
+    if (!chunk.length) continue;
+    out.push({ x: chunk[chunk.length - 1].x, y: chunk.reduce((s, p) => s + p.y, 0) / chunk.length });
+  }
+  return out;
+}
