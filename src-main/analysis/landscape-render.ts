@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import type { LandscapeReport } from '../contract/landscape';
 import { contourPlotSvg, linePlotSvg } from '../contract/math/landscape-plot';
+import { PALETTE, hashString, runColor } from '../contract/colors';
 
 /** Shared positive colour domain of several grids (losses), so two plots compare at a glance. */
 export function sharedDomain(reports: LandscapeReport[]): [number, number] {
@@ -36,7 +37,8 @@ export function reportContourSvg(r: LandscapeReport, domain?: [number, number]):
 export function reportLineSvg(reports: LandscapeReport[]): string | null {
   const withLine = reports.filter((r) => r.line);
   if (!withLine.length) return null;
-  const colours = ['#1f77b4', '#d62728'];
+  // A run outside a study keeps the colour its id gives it in every view (contract/colors).
+  const colours = withLine.map((r) => runColor(hashString(r.runId) % PALETTE.length));
   return linePlotSvg({
     x: withLine[0].line!.alphas,
     series: withLine.flatMap((r, k) => [
@@ -46,7 +48,7 @@ export function reportLineSvg(reports: LandscapeReport[]): string | null {
     title: '1-D interpolation: (1 − α)·initial + α·final',
     xLabel: 'α (0 = initial weights, 1 = trained weights)',
     leftLabel: 'test loss (log scale)',
-    rightLabel: 'test accuracy',
+    rightLabel: 'test accuracy (%)',
     logLeft: true,
     marks: [{ x: 0, label: 'initial' }, { x: 1, label: 'final' }],
   });

@@ -11,6 +11,8 @@ import type { CompareResult, MisclassifiedResult, RunGroup, WeightsResult } from
 import { aggregate, type MetricKey } from './study';
 import { gallerySvg, galleryTitle, svgToPng, caption } from './gallery';
 import { esc, groupedBarsSvg, histogramGridSvg, lineChartSvg, type HistPanel, type SvgSeries } from './svg-charts';
+import { assignColors, colorSlots } from '../contract/colors';
+import { formatPercent, labelled } from '../contract/format';
 
 export interface ReportInput {
   title: string;
@@ -41,7 +43,20 @@ function variantOf(preset: string, r: RunRecord, groups: RunGroup[]): string {
   return groups.find((g) => g.runIds.includes(r.id))?.label ?? r.name;
 }
 
-const pct = (x: number | null | undefined, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(d)}%`);
+const pct = (x: number | null | undefined, d = 2) => formatPercent(x, d);
+
+/**
+ * Colour of each run in the report, by the app's one rule (contract/colors): the run's variant
+ * slot in its study, so that L1 is drawn in the same colour here as in every view; seeds of a
+ * group share their first run's colour.
+ */
+export function reportColors(compare: CompareResult, studyId: string): Map<string, string> {
+  const runs = compare.runs.map((r) => r.run);
+  const slots = colorSlots(runs, [{ id: studyId, runIds: runs.map((r) => r.id) }]);
+  const lead = new Map<string, string>();
+  for (const g of compare.groups) for (const id of g.runIds) lead.set(id, g.runIds[0]);
+  return assignColors(runs.map((r) => ({ id: r.id, slot: slots.get(lead.get(r.id) ?? r.id) ?? 0, group: lead.get(r.id) ?? r.id })));
+}
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'run';
 
 /** Metrics of all runs as CSV (one row per run and epoch). */
@@ -57,7 +72,7 @@ export function metricsCsv(compare: CompareResult, variant: (r: RunRecord) => st
 }
 
 /** Series per group: mean with a min–max band when the group has several seeds; best-epoch marker. */
-export function groupSeries(compare: CompareResult, key: MetricKey, scale = 1): SvgSeries[] {
+export function groupSeries(compare: CompareResult, key: MetricKey, scale = 1, colors?: Map<string, string>): SvgSeries[] {
   const byId = new Map(compare.runs.map((r) => [r.run.id, r.metrics] as const));
   return compare.groups.map((g) => {
     const ms: EpochMetrics[][] = g.runIds.map((id) => byId.get(id) ?? []);
@@ -68,6 +83,7 @@ export function groupSeries(compare: CompareResult, key: MetricKey, scale = 1): 
     for (const p of points) if (better(p.y, best.y)) best = p;
     return {
       label: g.runIds.length > 1 ? `${g.label} (mean of ${g.runIds.length} seeds, band = min–max)` : g.label,
+      ...(colors?.get(g.runIds[0]) ? { color: colors.get(g.runIds[0]) } : {}),
       points,
       ...(g.runIds.length > 1 ? { band: agg.map((p) => ({ x: p.epoch, lo: p.min * scale, hi: p.max * scale })) } : {}),
       ...(best ? { markers: [{ x: best.x, label: `best epoch ${best.x}` }] } : {}),
@@ -203,16 +219,17 @@ export function writeReport(dir: string, input: ReportInput): ReportFiles {
   const variant = (r: RunRecord) => variantOf(input.preset, r, compare.groups);
   const dataset = compare.runs[0]?.run.dataset?.name ?? compare.runs[0]?.run.settings.data ?? '';
 
+  const colors = reportColors(compare, input.study.id);
   const charts: { file: string; title: string }[] = [];
   const chart = (file: string, key: MetricKey, title: string, yLabel: string, scale: number, fmt?: (v: number) => string) => {
-    const svg = lineChartSvg({ title, xLabel: 'epoch', yLabel, series: groupSeries(compare, key, scale), yFormat: fmt });
+    const svg = lineChartSvg({ title, xLabel: 'epoch', yLabel, series: groupSeries(compare, key, scale, colors), yFormat: fmt, note: 'Raw values per epoch (not smoothed) · ▼ best epoch' });
     write(dir, `${file}.svg`, svg, files);
     write(dir, `${file}.png`, svgToPng(svg), files);
     charts.push({ file, title });
   };
-  chart('val_accuracy', 'test_acc', `Validation accuracy — ${input.title} (${dataset})`, 'validation accuracy (%)', 100, (v) => `${v}%`);
+  chart('val_accuracy', 'test_acc', `Validation accuracy — ${input.title} (${dataset})`, 'validation accuracy (%)', 100);
   chart('val_loss', 'test_loss', `Validation loss — ${input.title} (${dataset})`, 'validation loss (cross-entropy, nats)', 1);
-  chart('train_accuracy', 'train_acc', `Training accuracy — ${input.title} (${dataset})`, 'training accuracy (%)', 100, (v) => `${v}%`);
+  chart('train_accuracy', 'train_acc', `Training accuracy — ${input.title} (${dataset})`, 'training accuracy (%)', 100);
   chart('train_loss', 'train_loss', `Training loss — ${input.title} (${dataset})`, 'training loss (cross-entropy, nats)', 1);
 
   const galleries: { file: string; title: string; runId: string; variant: string }[] = [];
@@ -239,7 +256,7 @@ export function writeReport(dir: string, input: ReportInput): ReportFiles {
       }),
     })),
   ];
-  const histSvg = histogramGridSvg(`Weight magnitudes per layer (log10|w|) — ${input.title}`, panels, runLabels);
+  const histSvg = histogramGridSvg(`Weight magnitudes per layer (log10|w|) — ${input.title}`, panels, runLabels, 3, w.runs.map((r) => colors.get(r.runId) ?? '#888'));
   write(dir, 'weights_histograms.svg', histSvg, files);
   write(dir, 'weights_histograms.png', svgToPng(histSvg), files);
   const cats = w.thresholds.map((t) => `|w| < ${t.toExponential(0)}`);
@@ -247,7 +264,7 @@ export function writeReport(dir: string, input: ReportInput): ReportFiles {
     `Sparsity: share of kernel weights below a threshold — ${input.title}`,
     'share of kernel weights (%)',
     cats,
-    w.runs.map((r) => ({ label: r.runName, values: w.thresholds.map((t) => r.overall.sparsity[t.toExponential(0)] ?? 0) })),
+    w.runs.map((r) => ({ label: r.runName, color: colors.get(r.runId), values: w.thresholds.map((t) => r.overall.sparsity[t.toExponential(0)] ?? 0) })),
   );
   write(dir, 'sparsity.svg', barsSvg, files);
   write(dir, 'sparsity.png', svgToPng(barsSvg), files);
@@ -336,7 +353,7 @@ th{background:#f3f4f6}.expl li{margin:.4em 0}code{background:#f3f4f6;padding:0 .
 <h2>Misclassified images</h2>${gal || '<p>None requested.</p>'}
 <h2>Weights</h2><p>${esc(input.weights.note)}</p>
 <img src="sparsity.png" alt="sparsity"><img src="weights_histograms.png" alt="weight histograms">
-<ul>${input.weights.runs.map((r) => `<li><b>${esc(r.runName)}</b>: ${esc(r.decay.note)}</li>`).join('')}</ul>
+<ul>${input.weights.runs.map((r) => `<li>${esc(labelled(r.runName, r.decay.note))}</li>`).join('')}</ul>
 </body></html>
 `;
 }

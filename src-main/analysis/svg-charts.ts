@@ -3,15 +3,16 @@
  * rasterized to PNG with resvg. Every chart has a title, axis labels with units and a legend.
  */
 import * as d3 from 'd3';
+import { PALETTE } from '../contract/colors';
+import { estimateTextWidth, linearTicks, logTickLabel, logTicks, thinLabels, tickFormatter } from '../contract/math/ticks';
 
-export const PALETTE = ['#2f6db5', '#d1603d', '#3a9a5b', '#8b5cb8', '#c29a1f', '#3b9ab2', '#c2477e', '#6b7280', '#7a5c3e', '#1f2937'];
+export { PALETTE };
 const FONT = "DejaVu Sans, Arial, sans-serif";
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4))));
 
 export interface SvgSeries {
   label: string;
@@ -35,6 +36,8 @@ export interface LineChartSpec {
   yDomain?: [number, number];
   /** Scale x logarithmically? (no: epochs) — y only. */
   logY?: boolean;
+  /** A line under the chart saying what it shows (e.g. how it was smoothed). */
+  note?: string;
 }
 
 function legend(items: { label: string; color: string; dashed?: boolean }[], x: number, y: number, width: number): { svg: string; height: number } {
@@ -43,7 +46,7 @@ function legend(items: { label: string; color: string; dashed?: boolean }[], x: 
   let row = 0;
   const parts: string[] = [];
   for (const it of items) {
-    const w = 28 + it.label.length * 7 + 18;
+    const w = 28 + estimateTextWidth(it.label, 12) + 18;
     if (cx > 0 && cx + w > width) {
       cx = 0;
       row += 1;
@@ -58,28 +61,60 @@ function legend(items: { label: string; color: string; dashed?: boolean }[], x: 
   return { svg: `<g class="legend">${parts.join('')}</g>`, height: (row + 1) * 18 };
 }
 
+interface YTicks {
+  ticks: number[];
+  labelled: number[];
+  format: (v: number) => string;
+  /** Width of the widest label at 11 px. */
+  width: number;
+}
+
+/** y ticks by the app's one rule (contract/math/ticks): step-based decimals, thinned log labels. */
+function yTicks(y: d3.ScaleContinuousNumeric<number, number>, ph: number, log: boolean, yFormat?: (v: number) => string): YTicks {
+  const [lo, hi] = y.domain() as [number, number];
+  const t = log ? logTicks(lo, hi, Math.max(3, Math.floor(ph / 26))) : { ticks: linearTicks(lo, hi, 6), labelled: linearTicks(lo, hi, 6) };
+  const format = yFormat ?? (log ? logTickLabel : tickFormatter(t.labelled));
+  return { ...t, format, width: Math.max(0, ...t.labelled.map((v) => estimateTextWidth(format(v), 11))) };
+}
+
+/** Left margin that keeps the rotated y title clear of the widest tick label. */
+function leftMargin(yt: YTicks): number {
+  return Math.ceil(yt.width + 6 + 8 + 16 + 8);
+}
+
 function axes(
   x: d3.ScaleLinear<number, number>,
   y: d3.ScaleContinuousNumeric<number, number>,
+  yt: YTicks,
   ml: number, mt: number, pw: number, ph: number,
-  xLabel: string, yLabel: string, yFormat: (v: number) => string,
+  xLabel: string, yLabel: string,
 ): string {
   const out: string[] = [];
-  const xt = x.ticks(Math.min(10, Math.max(2, Math.floor(pw / 60)))).filter((t) => Number.isInteger(t));
-  for (const t of xt) {
+  // Whole epochs only, as many as fit without two labels touching.
+  const [x0, x1] = x.domain();
+  const xt = linearTicks(x0, x1, Math.min(10, Math.max(2, Math.floor(pw / 60))), true);
+  const xFmt = tickFormatter(xt);
+  const kept = new Set(thinLabels(xt.map((t) => x(t)), xt.map((t) => estimateTextWidth(xFmt(t), 11)), 8));
+  xt.forEach((t, i) => {
     const px = ml + x(t);
     out.push(`<line x1="${px}" y1="${mt}" x2="${px}" y2="${mt + ph}" stroke="#e5e7eb"/>`);
-    out.push(`<text x="${px}" y="${mt + ph + 16}" font-size="11" text-anchor="middle" font-family="${FONT}" fill="#444">${esc(fmt(t))}</text>`);
-  }
-  for (const t of y.ticks(6)) {
+    if (kept.has(i)) out.push(`<text x="${px}" y="${mt + ph + 16}" font-size="11" text-anchor="middle" font-family="${FONT}" fill="#444">${esc(xFmt(t))}</text>`);
+  });
+  const labelled = new Set(yt.labelled);
+  for (const t of yt.ticks) {
     const py = mt + y(t);
+    if (!(py >= mt - 0.5 && py <= mt + ph + 0.5)) continue;
+    if (!labelled.has(t)) {
+      out.push(`<line x1="${ml - 3}" y1="${py}" x2="${ml}" y2="${py}" stroke="#9ca3af"/>`);
+      continue;
+    }
     out.push(`<line x1="${ml}" y1="${py}" x2="${ml + pw}" y2="${py}" stroke="#e5e7eb"/>`);
-    out.push(`<text x="${ml - 6}" y="${py + 4}" font-size="11" text-anchor="end" font-family="${FONT}" fill="#444">${esc(yFormat(t))}</text>`);
+    out.push(`<text x="${ml - 6}" y="${py + 4}" font-size="11" text-anchor="end" font-family="${FONT}" fill="#444">${esc(yt.format(t))}</text>`);
   }
   out.push(`<rect x="${ml}" y="${mt}" width="${pw}" height="${ph}" fill="none" stroke="#9ca3af"/>`);
   out.push(`<text x="${ml + pw / 2}" y="${mt + ph + 36}" font-size="13" text-anchor="middle" font-family="${FONT}" fill="#111">${esc(xLabel)}</text>`);
   out.push(
-    `<text transform="translate(${ml - 50},${mt + ph / 2}) rotate(-90)" font-size="13" text-anchor="middle" font-family="${FONT}" fill="#111">${esc(yLabel)}</text>`,
+    `<text transform="translate(${ml - yt.width - 6 - 12},${mt + ph / 2}) rotate(-90)" font-size="13" text-anchor="middle" font-family="${FONT}" fill="#111">${esc(yLabel)}</text>`,
   );
   return out.join('');
 }
@@ -87,20 +122,26 @@ function axes(
 /** A line chart (with optional min–max bands and markers) as a standalone SVG document. */
 export function lineChartSvg(spec: LineChartSpec): string {
   const W = spec.width ?? 900;
-  const ml = 70, mr = 20, mt = 44;
-  const pw = W - ml - mr;
+  const mr = 20, mt = 44;
   const items = spec.series.map((s, i) => ({ label: s.label, color: s.color ?? PALETTE[i % PALETTE.length] }));
-  const lg = legend(items, ml, 0, pw);
-  const ph = (spec.height ?? 460) - mt - 60 - lg.height;
-  const H = mt + ph + 60 + lg.height;
   const allX = spec.series.flatMap((s) => s.points.map((p) => p.x));
   const allY = spec.series.flatMap((s) => [...s.points.map((p) => p.y), ...(s.band ?? []).flatMap((b) => [b.lo, b.hi])]).filter(Number.isFinite);
-  const xd = spec.xDomain ?? ([d3.min(allX) ?? 0, Math.max((d3.max(allX) ?? 1), (d3.min(allX) ?? 0) + 1)] as [number, number]);
+  // Epochs: half an epoch of room at each end of a short run, so that one epoch is one tick, not two.
+  const [minX, maxX] = [d3.min(allX) ?? 1, d3.max(allX) ?? 1];
+  const xd = spec.xDomain ?? ((maxX - minX <= 12 ? [minX - 0.5, maxX + 0.5] : [minX, maxX]) as [number, number]);
   let yd = spec.yDomain ?? ([d3.min(allY) ?? 0, d3.max(allY) ?? 1] as [number, number]);
   if (yd[0] === yd[1]) yd = [yd[0] - 0.5, yd[1] + 0.5];
-  const x = d3.scaleLinear().domain(xd).range([0, pw]);
+  // The legend's width depends on the margin, the margin on the tick labels: size the plot height first.
+  const lgProbe = legend(items, 0, 0, W - 90 - mr);
+  const noteH = spec.note ? 18 : 0;
+  const ph = (spec.height ?? 460) - mt - 60 - lgProbe.height - noteH;
   const y = (spec.logY ? d3.scaleLog().domain([Math.max(1e-6, yd[0]), yd[1]]) : d3.scaleLinear().domain(yd).nice()).range([ph, 0]);
-  const yFormat = spec.yFormat ?? fmt;
+  const yt = yTicks(y, ph, spec.logY ?? false, spec.yFormat);
+  const ml = leftMargin(yt);
+  const pw = W - ml - mr;
+  const lg = legend(items, ml, 0, pw);
+  const H = mt + ph + 60 + lg.height + noteH;
+  const x = d3.scaleLinear().domain(xd).range([0, pw]);
   const body: string[] = [];
   spec.series.forEach((s, i) => {
     const color = items[i].color;
@@ -123,9 +164,10 @@ export function lineChartSvg(spec: LineChartSpec): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">` +
     `<rect width="100%" height="100%" fill="#fff"/>` +
     `<text x="${W / 2}" y="24" font-size="16" font-weight="bold" text-anchor="middle" font-family="${FONT}" fill="#111">${esc(spec.title)}</text>` +
-    axes(x, y, ml, mt, pw, ph, spec.xLabel, spec.yLabel, yFormat) +
+    axes(x, y, yt, ml, mt, pw, ph, spec.xLabel, spec.yLabel) +
     body.join('') +
     `<g transform="translate(0,${mt + ph + 56})">${lg.svg}</g>` +
+    (spec.note ? `<text x="${ml}" y="${H - 6}" font-size="11" font-family="${FONT}" fill="#555">${esc(spec.note)}</text>` : '') +
     `</svg>`
   );
 }
@@ -137,11 +179,11 @@ export interface HistPanel {
 }
 
 /** Small multiples of log10|w| histograms, runs overlaid as step lines in each panel. */
-export function histogramGridSvg(title: string, panels: HistPanel[], runLabels: string[], cols = 3): string {
+export function histogramGridSvg(title: string, panels: HistPanel[], runLabels: string[], cols = 3, runColors: string[] = []): string {
   const pw = 280, ph = 150, gapX = 70, gapY = 70, ml = 60, mt = 50;
   const rows = Math.ceil(panels.length / cols);
   const W = ml + cols * (pw + gapX);
-  const lg = legend(runLabels.map((l, i) => ({ label: l, color: PALETTE[i % PALETTE.length] })), ml, 0, W - ml - 20);
+  const lg = legend(runLabels.map((l, i) => ({ label: l, color: runColors[i] ?? PALETTE[i % PALETTE.length] })), ml, 0, W - ml - 20);
   const H = mt + rows * (ph + gapY) + lg.height + 10;
   const parts: string[] = [];
   panels.forEach((panel, k) => {
@@ -163,7 +205,7 @@ export function histogramGridSvg(title: string, panels: HistPanel[], runLabels: 
     parts.push(`<text x="${ox + pw / 2}" y="${oy + ph + 30}" font-size="11" text-anchor="middle" font-family="${FONT}">|w| (log scale, quarter-decade bins)</text>`);
     parts.push(`<text transform="translate(${ox - 40},${oy + ph / 2}) rotate(-90)" font-size="11" text-anchor="middle" font-family="${FONT}">share of weights</text>`);
     panel.series.forEach((s, i) => {
-      const color = s.color ?? PALETTE[i % PALETTE.length];
+      const color = s.color ?? runColors[i] ?? PALETTE[i % PALETTE.length];
       let d = `M${ox + x(s.edges[0])},${oy + ph}`;
       s.shares.forEach((v, b) => {
         d += ` L${ox + x(s.edges[b])},${oy + y(v)} L${ox + x(s.edges[b + 1])},${oy + y(v)}`;
@@ -184,10 +226,11 @@ export function histogramGridSvg(title: string, panels: HistPanel[], runLabels: 
 }
 
 /** Grouped bars: one group per category (e.g. threshold), one bar per run. Values are shares 0..1. */
-export function groupedBarsSvg(title: string, yLabel: string, categories: string[], runs: { label: string; values: number[] }[]): string {
+export function groupedBarsSvg(title: string, yLabel: string, categories: string[], runs: { label: string; values: number[]; color?: string }[]): string {
   const W = 900, ml = 70, mr = 20, mt = 44, ph = 300;
   const pw = W - ml - mr;
-  const lg = legend(runs.map((r, i) => ({ label: r.label, color: PALETTE[i % PALETTE.length] })), ml, 0, pw);
+  const color = (i: number) => runs[i].color ?? PALETTE[i % PALETTE.length];
+  const lg = legend(runs.map((r, i) => ({ label: r.label, color: color(i) })), ml, 0, pw);
   const H = mt + ph + 60 + lg.height;
   const x0 = d3.scaleBand().domain(categories).range([0, pw]).padding(0.2);
   const x1 = d3.scaleBand().domain(runs.map((_, i) => String(i))).range([0, x0.bandwidth()]).padding(0.08);
@@ -202,8 +245,10 @@ export function groupedBarsSvg(title: string, yLabel: string, categories: string
     runs.forEach((r, i) => {
       const v = r.values[ci];
       const bx = ml + x0(c)! + x1(String(i))!;
-      parts.push(`<rect x="${bx}" y="${mt + y(v)}" width="${x1.bandwidth()}" height="${ph - y(v)}" fill="${PALETTE[i % PALETTE.length]}"/>`);
-      parts.push(`<text x="${bx + x1.bandwidth() / 2}" y="${mt + y(v) - 3}" font-size="10" text-anchor="middle" font-family="${FONT}">${(100 * v).toFixed(1)}</text>`);
+      // A zero is a 2 px stub, so that an all-zero run is still seen.
+      const h = Math.max(2, ph - y(v));
+      parts.push(`<rect x="${bx}" y="${mt + ph - h}" width="${x1.bandwidth()}" height="${h}" fill="${color(i)}"/>`);
+      parts.push(`<text x="${bx + x1.bandwidth() / 2}" y="${mt + ph - h - 3}" font-size="10" text-anchor="middle" font-family="${FONT}">${(100 * v).toFixed(1)}%</text>`);
     });
   });
   parts.push(`<rect x="${ml}" y="${mt}" width="${pw}" height="${ph}" fill="none" stroke="#9ca3af"/>`);

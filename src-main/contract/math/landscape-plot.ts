@@ -7,6 +7,7 @@
 import { contours } from 'd3-contour';
 import { scaleLinear, scaleLog, scaleSequential, scaleSequentialLog } from 'd3-scale';
 import { interpolateViridis } from 'd3-scale-chromatic';
+import { estimateTextWidth, logTickLabel, logTicks, tickFormatter } from './ticks';
 
 export interface ContourPlotOptions {
   /** Grid coordinates: column i at xs[i], row j at ys[j]; values row-major (j·xs.length + i). */
@@ -165,13 +166,13 @@ export function contourPlotSvg(o: ContourPlotOptions): string {
       if (k % every !== 0 && k !== o.path!.points.length - 1) return;
       parts.push(`<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="2.6" fill="${c}" stroke="#ffffff" stroke-width="0.7"/>`);
       const label = o.path!.labels?.[k];
-      if (label) parts.push(`<text x="${(x(a) + 5).toFixed(1)}" y="${(y(b) - 5).toFixed(1)}" font-size="10" fill="#ffffff" stroke="#000000" stroke-width="2.2" paint-order="stroke">${escapeXml(label)}</text>`);
+      if (label) parts.push(`<text class="annotation" x="${(x(a) + 5).toFixed(1)}" y="${(y(b) - 5).toFixed(1)}" font-size="10" fill="#ffffff" stroke="#000000" stroke-width="2.2" paint-order="stroke">${escapeXml(label)}</text>`);
     });
   }
   for (const m of o.markers ?? []) {
     const c = m.colour ?? '#ffffff';
     parts.push(`<path d="M${x(m.x) - 6},${y(m.y)}L${x(m.x) + 6},${y(m.y)}M${x(m.x)},${y(m.y) - 6}L${x(m.x)},${y(m.y) + 6}" stroke="${c}" stroke-width="2.4"/>`);
-    parts.push(`<text x="${(x(m.x) + 7).toFixed(1)}" y="${(y(m.y) + 14).toFixed(1)}" font-size="10" fill="${c}" stroke="#000000" stroke-width="2.2" paint-order="stroke">${escapeXml(m.label)}</text>`);
+    parts.push(`<text class="annotation" x="${(x(m.x) + 7).toFixed(1)}" y="${(y(m.y) + 14).toFixed(1)}" font-size="10" fill="${c}" stroke="#000000" stroke-width="2.2" paint-order="stroke">${escapeXml(m.label)}</text>`);
   }
   parts.push(`</g>`);
   parts.push(`<rect x="${f.left}" y="${f.top}" width="${f.plotWidth}" height="${f.plotHeight}" fill="none" stroke="#333333"/>`);
@@ -189,7 +190,7 @@ export function contourPlotSvg(o: ContourPlotOptions): string {
   const lh = f.plotHeight;
   const ls = (log ? scaleLog() : scaleLinear()).domain(domain).range([f.top + lh, f.top]);
   parts.push(`<rect class="legend" x="${lx}" y="${f.top}" width="14" height="${lh}" fill="url(#${id}-legend)" stroke="#333333"/>`);
-  const ticks = log ? ls.ticks(5).filter((_, k, a) => a.length <= 8 || k % Math.ceil(a.length / 8) === 0) : ls.ticks(6);
+  const ticks = log ? logTicks(domain[0], domain[1], Math.max(3, Math.floor(lh / 24))).labelled : ls.ticks(6);
   for (const t of ticks) {
     parts.push(`<line x1="${lx + 14}" y1="${ls(t)}" x2="${lx + 18}" y2="${ls(t)}" stroke="#333333"/><text x="${lx + 21}" y="${ls(t) + 4}" font-size="10">${fmt(t)}</text>`);
   }
@@ -203,22 +204,35 @@ export function linePlotSvg(o: LinePlotOptions): string {
   const width = o.width ?? 520;
   const height = o.height ?? 300 + 16 * Math.ceil(o.series.length / 2);
   const m = { left: 64, right: o.rightLabel ? 60 : 20, top: o.title ? 34 : 14, bottom: 56 + 16 * Math.ceil(o.series.length / 2) };
-  const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
-  const x = scaleLinear().domain([o.x[0], o.x[o.x.length - 1]]).range([m.left, m.left + pw]);
   const leftVals = o.series.filter((s) => s.axis === 'left').flatMap((s) => s.values).filter(Number.isFinite);
   let ld: [number, number] = o.leftDomain ?? [Math.min(...leftVals), Math.max(...leftVals)];
   const logLeft = (o.logLeft ?? false) && ld[0] > 0;
   if (ld[0] === ld[1]) ld = [ld[0] * 0.9, ld[1] * 1.1 + 1e-9];
   const yl = (logLeft ? scaleLog() : scaleLinear()).domain(ld).range([m.top + ph, m.top]).nice();
+  // Left ticks: a log axis labels only as many as fit (1-2-5, then decades); the margin fits the widest label.
+  const [y0, y1] = yl.domain() as [number, number];
+  const lt = logLeft ? logTicks(y0, y1, Math.max(3, Math.floor(ph / 26))) : { ticks: yl.ticks(5), labelled: yl.ticks(5) };
+  const leftFmt = logLeft ? logTickLabel : tickFormatter(lt.labelled);
+  const labelW = Math.max(0, ...lt.labelled.map((t) => estimateTextWidth(leftFmt(t), 12)));
+  m.left = Math.max(52, Math.ceil(labelW + 8 + 24));
+  const pw = width - m.left - m.right;
+  const x = scaleLinear().domain([o.x[0], o.x[o.x.length - 1]]).range([m.left, m.left + pw]);
   const yr = scaleLinear().domain([0, 1]).range([m.top + ph, m.top]);
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="12">`);
   parts.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   if (o.title) parts.push(`<text x="${m.left}" y="${m.top - 12}" font-size="13" font-weight="bold">${escapeXml(o.title)}</text>`);
   const bottom = m.top + ph;
-  for (const t of yl.ticks(5)) {
-    parts.push(`<line x1="${m.left}" y1="${yl(t)}" x2="${m.left + pw}" y2="${yl(t)}" stroke="#e5e5e5"/><text x="${m.left - 8}" y="${yl(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
+  const labelled = new Set(lt.labelled);
+  for (const t of lt.ticks) {
+    const ty = yl(t);
+    if (!(ty >= m.top - 0.5 && ty <= bottom + 0.5)) continue;
+    if (labelled.has(t)) {
+      parts.push(`<line x1="${m.left}" y1="${ty}" x2="${m.left + pw}" y2="${ty}" stroke="#e5e5e5"/><line x1="${m.left - 5}" y1="${ty}" x2="${m.left}" y2="${ty}" stroke="#333333"/><text x="${m.left - 8}" y="${ty + 4}" text-anchor="end">${leftFmt(t)}</text>`);
+    } else {
+      parts.push(`<line x1="${m.left - 3}" y1="${ty}" x2="${m.left}" y2="${ty}" stroke="#333333"/>`);
+    }
   }
   for (const mk of o.marks ?? []) {
     parts.push(`<line x1="${x(mk.x)}" y1="${m.top}" x2="${x(mk.x)}" y2="${bottom}" stroke="#999999" stroke-dasharray="3 3"/><text x="${x(mk.x) + 4}" y="${m.top + 12}" font-size="10" fill="#555555">${escapeXml(mk.label)}</text>`);
@@ -231,11 +245,11 @@ export function linePlotSvg(o: LinePlotOptions): string {
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333333"/>`);
   for (const t of x.ticks(8)) parts.push(`<line x1="${x(t)}" y1="${bottom}" x2="${x(t)}" y2="${bottom + 5}" stroke="#333333"/><text x="${x(t)}" y="${bottom + 18}" text-anchor="middle">${fmt(t)}</text>`);
   if (o.rightLabel) {
-    for (const t of yr.ticks(5)) parts.push(`<text x="${m.left + pw + 8}" y="${yr(t) + 4}">${fmt(t)}</text>`);
+    for (const t of yr.ticks(5)) parts.push(`<text x="${m.left + pw + 8}" y="${yr(t) + 4}">${Math.round(100 * t)}%</text>`);
     parts.push(`<text transform="translate(${m.left + pw + 48},${m.top + ph / 2}) rotate(90)" text-anchor="middle">${escapeXml(o.rightLabel)}</text>`);
   }
   parts.push(`<text x="${m.left + pw / 2}" y="${bottom + 38}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(${m.left - 48},${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.leftLabel)}</text>`);
+  parts.push(`<text transform="translate(${m.left - labelW - 14},${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.leftLabel)}</text>`);
   // Legend under the axis title, two entries a row, so it never hides a curve.
   o.series.forEach((s, k) => {
     const ly = bottom + 58 + 16 * Math.floor(k / 2);

@@ -28,6 +28,7 @@ import type { ServiceContext } from '../../../src-main/services/features';
 import { dispatch, type MethodTable } from '../../../src-main/services/registry';
 import { writeReport } from '../../../src-main/analysis/report';
 import { galleryLayout } from '../../../src-main/analysis/gallery';
+import { PALETTE } from '../../../src-main/contract/colors';
 
 const EPOCHS = 2;
 let dir: string;
@@ -183,7 +184,14 @@ describe('s6 study through the services', () => {
     expect(svg).toContain('validation accuracy (%)');
     expect(svg).toContain('>epoch<');
     for (const label of ['no L1/L2', 'L1 (λ=0.001)', 'L2 (λ=0.005)']) expect(svg).toContain(label);
+    // The colour rule of the views: variants in study order take the palette's first four colours.
+    const strokes = [...svg.matchAll(/<path d="M[^"]*" fill="none" stroke="(#[0-9a-f]{6})"/g)].map((m) => m[1]);
+    expect(strokes).toEqual([...PALETTE.slice(0, 4)]);
+    expect(svg).toContain('Raw values per epoch (not smoothed)');
     const html = readFileSync(join(out(), 'index.html'), 'utf8');
+    // A run's name is not repeated in front of a note that starts with it.
+    expect(html.replace(/<[^>]+>/g, '')).not.toMatch(/(L[12] \(λ=[\d.]+\)): \1/);
+    expect(html).toContain('L1 (λ=0.001): a constant pull');
     expect(html).toContain('src="val_accuracy.png"');
     expect(html).not.toMatch(/(src|href)="(https?:|\/)/);
     const csv = readFileSync(join(out(), 'metrics.csv'), 'utf8').trim().split('\n');
