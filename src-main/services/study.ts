@@ -30,6 +30,18 @@ const startSchema = z
   })
   .strict() as unknown as z.ZodType<StudyStartRequest>;
 
+/**
+ * A study's name when the user gives none: the preset and its ordinal, "s6 #2", unique in the
+ * workspace, so that the runs of two studies read apart ("L1 (λ=0.00005) · s6 #2"); the date
+ * is in the study's record.
+ */
+export function defaultStudyName(preset: string, taken: readonly string[]): string {
+  const used = new Set(taken);
+  let n = taken.filter((t) => t.startsWith(`${preset} #`)).length + 1;
+  while (used.has(`${preset} #${n}`)) n += 1;
+  return `${preset} #${n}`;
+}
+
 export const MISCLASSIFIED_DEFAULT_N = 25;
 
 export const studyFeature: Feature = (ctx) => {
@@ -55,7 +67,7 @@ export const studyFeature: Feature = (ctx) => {
         }
         let study = req.studyId
           ? ws.getStudy(req.studyId)
-          : ws.createStudy(req.name || `${req.preset} ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`, req.preset, []);
+          : ws.createStudy(req.name || defaultStudyName(req.preset, ws.listStudies().map((x) => x.name)), req.preset, []);
         if (study.error) throw new ApiError('invalid', `study ${study.id} cannot be extended: ${study.error}`);
         if (req.studyId) {
           // Extending with more seeds must not repeat a (variant, seed) the study already has.
