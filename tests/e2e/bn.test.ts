@@ -83,7 +83,9 @@ describe.skipIf(missing)(`BN inspector end to end${missing ? ` (skipped: ${missi
       const problems = watchProblems(page);
       await page.goto(`${server.url}#/bn?run=${bnRun}`);
       await page.getByTestId('bn-heatmaps').waitFor({ timeout: 60_000 });
-      expect(await page.locator('[data-testid="bn-heatmaps"] canvas').count()).toBe(12);
+      expect(await page.locator('[data-testid="bn-heatmaps"] canvas.pickable').count()).toBe(12);
+      // Each heatmap has its colour scale.
+      expect(await page.locator('[data-testid="bn-heatmaps"] .colorbar').count()).toBe(12);
       expect(await page.getByTestId('bn-momentum').innerText()).toMatch(/PyTorch\s+0\.1[\s\S]*Keras \/ TF\.js\s+0\.9[\s\S]*ONNX\s+0\.9/);
       await page.getByTestId('bn-layer').selectOption('norm2');
       await page.getByTestId('bn-channel').selectOption('3');

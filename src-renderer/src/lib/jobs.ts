@@ -18,7 +18,8 @@ export function jobSummary(jobs: readonly JobInfo[]): { text: string; fraction: 
   const parts: string[] = [];
   if (first) {
     const p = first.progress;
-    parts.push(p ? `${first.title}: ${p.message}` : first.title);
+    // The percentage is the bar's own, so the text beside the bar never disagrees with it.
+    parts.push(p ? `${first.title}: ${Math.floor(100 * p.fraction)}% · ${p.message}` : first.title);
   }
   if (running.length > 1) parts.push(`+${running.length - 1} running`);
   if (queued.length) parts.push(`${queued.length} queued`);

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, SETTINGS } from '../../../src-main/contract/settings';
-import type { EpochMetrics, JobInfo } from '../../../src-main/contract/api';
+import type { EpochMetrics, JobInfo, RunRecord } from '../../../src-main/contract/api';
 import {
-  canCancel, canDelete, canResume, formFromSettings, formToSettings, formatEta, groupedFields, keySettings, mergeEpoch,
+  canCancel, canDelete, canResume, formFromSettings, formToSettings, filterRuns, groupedFields, sortRuns, keySettings, mergeEpoch,
   onConventionChange, queuePositions, rangeText,
 } from '../../../src-renderer/src/views/runs/form';
 
@@ -137,10 +137,24 @@ describe('run list helpers', () => {
     expect(list.map((x) => [x.epoch, x.train_loss])).toEqual([[1, 0.9], [2, 0.4]]);
   });
 
-  it('formats an ETA', () => {
-    expect(formatEta(undefined)).toBe('—');
-    expect(formatEta(42.4)).toBe('42 s');
-    expect(formatEta(75)).toBe('1 min 15 s');
-    expect(formatEta(3720)).toBe('1 h 2 min');
+  it('sorts the run list by any column and filters it by words and status', () => {
+    const mk = (id: string, name: string, status: RunRecord['status'], epochsDone: number, best: number | undefined, created: string, data = 'mnist-sample', l1 = 0) =>
+      ({ id, name, status, epochsDone, bestTestAcc: best, created, settings: { ...DEFAULT_SETTINGS, data, l1 } }) as RunRecord;
+    const runs = [
+      mk('a', 'no L1/L2', 'done', 40, 0.98, '2026-01-01T10:00:00Z'),
+      mk('b', 'L1 (λ=0.00005)', 'running', 3, 0.91, '2026-01-02T10:00:00Z', 'mnist-sample', 0.00005),
+      mk('c', 'fashion try', 'failed', 1, undefined, '2026-01-03T10:00:00Z', 'fashion-mnist'),
+    ];
+    const names = new Map(runs.map((r) => [r.id, r.name]));
+    expect(sortRuns(runs, { key: 'best', dir: 'desc' }, names).map((r) => r.id)).toEqual(['a', 'b', 'c']);
+    expect(sortRuns(runs, { key: 'epochs', dir: 'asc' }, names).map((r) => r.id)).toEqual(['c', 'b', 'a']);
+    expect(sortRuns(runs, { key: 'name', dir: 'asc' }, names).map((r) => r.id)).toEqual(['c', 'b', 'a']);
+    expect(sortRuns(runs, { key: 'status', dir: 'asc' }, names).map((r) => r.id)).toEqual(['b', 'c', 'a']);
+    expect(sortRuns(runs, { key: 'created', dir: 'desc' }, names).map((r) => r.id)).toEqual(['c', 'b', 'a']);
+    expect(filterRuns(runs, 'fashion', '', names).map((r) => r.id)).toEqual(['c']);
+    expect(filterRuns(runs, 'l1 0.00005', '', names).map((r) => r.id)).toEqual(['b']);
+    expect(filterRuns(runs, '', 'done', names).map((r) => r.id)).toEqual(['a']);
+    expect(filterRuns(runs, 'S6', '', names, { st: 'S6 first' })).toEqual([]);
+    expect(filterRuns([{ ...runs[0], study: 'st' }], 's6 first', '', names, { st: 'S6 first' }).map((r) => r.id)).toEqual(['a']);
   });
 });

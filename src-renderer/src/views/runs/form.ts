@@ -164,17 +164,48 @@ export function mergeEpoch(metrics: readonly EpochMetrics[], m: EpochMetrics): E
   return [...metrics.filter((x) => x.epoch !== m.epoch), m].sort((a, b) => a.epoch - b.epoch);
 }
 
-/** ETA in words: 75 → "1 min 15 s". */
-export function formatEta(seconds: number | undefined): string {
-  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return '—';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
+export type RunSortKey = 'status' | 'name' | 'dataset' | 'epochs' | 'best' | 'created';
+export interface RunSort {
+  key: RunSortKey;
+  dir: 'asc' | 'desc';
 }
 
-/** Created time as "2026-11-22 04:05" (UTC as stored, so lists sort and read the same everywhere). */
-export function formatCreated(iso: string): string {
-  return iso ? iso.replace('T', ' ').slice(0, 16) : '—';
+const STATUS_ORDER = ['running', 'queued', 'interrupted', 'failed', 'cancelled', 'stopped-early', 'done'];
+
+/** The run list sorted by a column (ties: newest first), names as displayed. */
+export function sortRuns(runs: readonly RunRecord[], sort: RunSort, names: Map<string, string>): RunRecord[] {
+  const name = (r: RunRecord) => names.get(r.id) ?? (r.name || r.id);
+  const value = (r: RunRecord): number | string => {
+    switch (sort.key) {
+      case 'status': return STATUS_ORDER.indexOf(r.status);
+      case 'name': return name(r).toLowerCase();
+      case 'dataset': return datasetLabel(r).toLowerCase();
+      case 'epochs': return r.epochsDone;
+      case 'best': return r.bestTestAcc ?? -1;
+      case 'created': return r.created;
+    }
+  };
+  const sign = sort.dir === 'asc' ? 1 : -1;
+  return [...runs].sort((a, b) => {
+    const va = value(a);
+    const vb = value(b);
+    const c = va < vb ? -1 : va > vb ? 1 : 0;
+    return c !== 0 ? sign * c : b.created.localeCompare(a.created);
+  });
+}
+
+/**
+ * Runs whose name, id, dataset, study name or key settings contain every word of `text`
+ * (case-insensitive), and whose status is `status` ('' = any).
+ */
+export function filterRuns(runs: readonly RunRecord[], text: string, status: string, names: Map<string, string>, studyNames: Readonly<Record<string, string>> = {}): RunRecord[] {
+  const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+  return runs.filter((r) => {
+    if (status && r.status !== status) return false;
+    if (!words.length) return true;
+    const hay = [names.get(r.id) ?? '', r.name, r.id, datasetLabel(r), r.study ? (studyNames[r.study] ?? r.study) : '', ...keySettings(r.settings).map((k) => `${k.label} ${k.value}`)]
+      .join(' ')
+      .toLowerCase();
+    return words.every((w) => hay.includes(w));
+  });
 }
