@@ -83,6 +83,18 @@ describe.skipIf(missing)(`browser mode in Chromium${missing ? ` (skipped: ${miss
       const banner = page.getByTestId('error-banner');
       await banner.waitFor({ timeout: 10_000 });
       expect(await banner.innerText()).toContain('no access token');
+
+      // A stale token (an earlier launch's address): the server says so, the page says what to do, once.
+      const stale = server.token.slice(0, -2) + (server.token.endsWith('AA') ? 'BB' : 'AA');
+      await page.goto(`http://127.0.0.1:${server.port}/?token=${stale}`);
+      await expect.poll(() => banner.innerText(), { timeout: 10_000 }).toContain('Access refused');
+      const text = await banner.innerText();
+      expect(text).toContain('refused this page’s access token');
+      expect(text).toContain('run `normlab serve` again for a fresh one');
+      expect(text).not.toContain('Retrying');
+      await page.waitForTimeout(2500);
+      expect(await banner.innerText()).toBe(text);
+      await page.screenshot({ path: artifact('browser-mode-token-refused.png') });
       await page.close();
     } finally {
       expect(await server.stop()).toBe(0);

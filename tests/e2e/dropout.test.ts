@@ -94,7 +94,10 @@ describe.skipIf(missing)(`dropout ensemble end to end${missing ? ` (skipped: ${m
       expect(await chart.locator('.nl-axis-label').allTextContents()).toEqual(expect.arrayContaining(['masks K', 'test accuracy (%)']));
       expect(await page.getByTestId('dropout-grid').locator('.tile').count()).toBe(24);
       const hist = page.getByTestId('dropout-entropy-hist');
-      expect(await hist.locator('rect[fill]').count()).toBeGreaterThan(20);
+      // Two series of bars (empty bins draw nothing) under a y axis of image counts.
+      expect(await hist.locator('.nl-series').count()).toBe(2);
+      expect(await hist.locator('.nl-series rect').count()).toBeGreaterThan(3);
+      expect(await hist.locator('.nl-axis-label').allTextContents()).toEqual(expect.arrayContaining(['images']));
       expect(await hist.locator('.nl-legend-item').allTextContents()).toEqual([expect.stringMatching(/^correct \(\d+\)$/), expect.stringMatching(/^wrong \(\d+\)$/)]);
       // The app scrolls inside its main pane, so a tall viewport is what captures the whole view.
       await page.setViewportSize({ width: 1400, height: 3000 });

@@ -94,10 +94,10 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
     const detail = page.getByTestId('run-detail');
     await expect.poll(() => detail.getAttribute('data-run')).toBe(await warm.getAttribute('data-run'));
     await expect.poll(() => page.getByTestId('run-progress').locator('progress').count(), { timeout: 60_000 }).toBe(1);
-    expect(await page.getByTestId('run-progress').innerText()).toMatch(/epoch \d\/3 · step \d+\/\d+ · ETA/);
+    expect(await page.getByTestId('run-progress').innerText()).toMatch(/^\d+% · epoch \d\/3 · step \d+\/\d+ of the epoch/);
     await expect.poll(() => page.getByTestId('epoch-table').locator('tbody tr').count(), { timeout: 120_000, interval: 200 }).toBeGreaterThanOrEqual(1);
     const statusWhenFirstEpochShowed = await page.getByTestId('detail-status').innerText();
-    const accPath = page.getByTestId('chart-acc').locator('path.nl-line[data-series="test_acc"]');
+    const accPath = page.getByTestId('chart-acc').locator('[data-series="test_acc"] path.nl-line');
     expect(await accPath.getAttribute('d')).toMatch(/^M[\d.]+,[\d.]+/);
     expect(statusWhenFirstEpochShowed).toBe('running'); // the curve updated live, not after the fact
     await expect.poll(() => page.getByTestId('run-progress').locator('progress').count(), { timeout: 30_000 }).toBe(1);
@@ -115,14 +115,18 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
     await expect.poll(() => page.getByTestId('detail-status').innerText()).toBe('done');
     await expect.poll(() => page.getByTestId('epoch-table').locator('tbody tr').count()).toBe(1);
     const lossText = await page.getByTestId('chart-loss').innerHTML();
-    for (const label of ['train loss', 'test loss', 'loss (cross-entropy)', 'epoch']) expect(lossText).toContain(label);
-    expect(await page.getByTestId('chart-loss').locator('path.nl-line[data-series="train_loss"]').getAttribute('d')).toMatch(/^M[\d.]+,[\d.]+/);
+    for (const label of ['training', 'test (also used as validation)', 'loss (cross-entropy)', 'epoch']) expect(lossText).toContain(label);
+    expect(await page.getByTestId('chart-loss').locator('[data-series="train_loss"] path.nl-line').getAttribute('d')).toMatch(/^M[\d.]+,[\d.]+/);
     const row = await small.innerText();
     expect(row).toMatch(/\d+\.\d\d%/);
     expect(row).toContain('mnist-sample');
     const smallRecord = JSON.parse(readFileSync(join(workspace, 'runs', (await small.getAttribute('data-run'))!, 'run.json'), 'utf8'));
     expect(smallRecord.settings).toMatchObject({ epochs: 1, trainLimit: 500, testLimit: 200, shuffle: true, bnMomentum: 0.1, data: 'mnist-sample' });
-    for (const k of ['norm batch', 'batch 128', 'lr 0.05', 'opt sgd', 'dropout 0.05', 'l1 0', 'l2 0', 'wd 0']) expect(row.replace(/\s+/g, ' ')).toContain(k);
+    // The list names norm and batch, then only what differs from the defaults (none here).
+    for (const k of ['norm batch', 'batch 128']) expect(row.replace(/\s+/g, ' ')).toContain(k);
+    expect(row).not.toContain('lr 0.05');
+    // The per-step loss of its one epoch (500 images in batches of 128: 4 steps) was kept.
+    expect(((await page.locator('[data-testid="chart-steps"] path.nl-line:not(.nl-raw)').getAttribute('d')) ?? '').split('L')).toHaveLength(4);
     // One epoch is one point per curve: drawn as a dot, since a line through one point is invisible.
     expect(await page.getByTestId('chart-acc').locator('circle.nl-dot').count()).toBe(2);
     await page.evaluate(() => document.querySelector('.main')?.scrollTo(0, 0));

@@ -37,6 +37,8 @@ export interface BarChartOptions {
   height?: number;
   legend?: boolean;
   title?: boolean;
+  /** Draw zeros as 2 px stubs so that an all-zero series shows (default true; off for histograms). */
+  zeroStubs?: boolean;
 }
 
 export class BarChart {
@@ -126,7 +128,7 @@ export class BarChart {
     for (const s of visible) {
       const g = plot.append('g').attr('class', 'nl-series').attr('data-series', s.id);
       s.values.forEach((v, i) => {
-        if (!Number.isFinite(v)) return;
+        if (!Number.isFinite(v) || (v === 0 && this.options.zeroStubs === false)) return;
         const bx = (x(i) ?? 0) + (inner(s.id) ?? 0);
         const top = Math.min(base, y(v));
         // A zero (or a value below one pixel) is drawn as a 2 px stub so that it is seen.

@@ -23,6 +23,8 @@ export interface LegendLayout {
 }
 
 const ROW = 18;
+/** How long a click waits for a second one (a double-click isolates instead of hiding). */
+const CLICK_DELAY_MS = 250;
 const SWATCH = 18;
 
 /** Positions of the entries in rows no wider than `width`. */
@@ -58,6 +60,21 @@ export function drawLegend(
   state: LegendState | null,
 ): void {
   g.selectAll('*').remove();
+  // A click waits a moment before hiding: the chart redraws on every change, and a redraw between
+  // the two clicks of a double-click would swallow the double-click.
+  let pending: ReturnType<typeof setTimeout> | null = null;
+  const later = (fn: () => void) => {
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(() => {
+      pending = null;
+      fn();
+    }, CLICK_DELAY_MS);
+  };
+  const now = (fn: () => void) => {
+    if (pending) clearTimeout(pending);
+    pending = null;
+    fn();
+  };
   items.forEach((it, i) => {
     const p = layout.places[i];
     const off = state?.hidden.has(it.id) ?? false;
@@ -78,18 +95,21 @@ export function drawLegend(
     if (!state) return;
     entry.attr('role', 'button').attr('tabindex', 0).attr('aria-pressed', String(!off))
       .attr('aria-label', `${it.label}: ${off ? 'hidden' : 'shown'}. Click to ${off ? 'show' : 'hide'}, double-click to show only this series`);
-    entry.on('click', (ev: MouseEvent) => (ev.altKey || ev.shiftKey ? state.onIsolate(it.id) : state.onToggle(it.id)))
+    entry.on('click', (ev: MouseEvent) => {
+      if (ev.altKey || ev.shiftKey) now(() => state.onIsolate(it.id));
+      else if (ev.detail <= 1) later(() => state.onToggle(it.id));
+    })
       .on('dblclick', (ev: MouseEvent) => {
         ev.preventDefault();
-        state.onIsolate(it.id);
+        now(() => state.onIsolate(it.id));
       })
       .on('mouseenter', () => state.onHover(it.id))
       .on('mouseleave', () => state.onHover(null))
       .on('keydown', (ev: KeyboardEvent) => {
         if (ev.key !== 'Enter' && ev.key !== ' ') return;
         ev.preventDefault();
-        if (ev.altKey || ev.shiftKey) state.onIsolate(it.id);
-        else state.onToggle(it.id);
+        if (ev.altKey || ev.shiftKey) now(() => state.onIsolate(it.id));
+        else now(() => state.onToggle(it.id));
       });
   });
 }

@@ -241,8 +241,9 @@ export class LineChart {
     if (!data.yDomain && hasData && !logY) {
       const pad = (yDomain[1] - yDomain[0]) * 0.04;
       yDomain = [yDomain[0] - pad, yDomain[1] + pad];
-      // Percentages never read below 0 or above 100.
-      if (data.percent) yDomain = [Math.max(0, yDomain[0]), Math.min(100, yDomain[1])];
+      // Padding never takes a non-negative quantity below zero, nor a percentage above 100.
+      if (d3.min(ys)! >= 0) yDomain = [Math.max(0, yDomain[0]), yDomain[1]];
+      if (data.percent) yDomain = [yDomain[0], Math.min(100, yDomain[1])];
     }
     if (logY && yDomain[0] === yDomain[1]) yDomain = [yDomain[0] / 2, yDomain[1] * 2];
     const ya = yAxis({ domain: yDomain, log: logY, height: plotH, format: data.yFormat, exact: Boolean(data.yDomain) || (!hasData && data.percent) });
