@@ -131,6 +131,8 @@ export function lineChartSvg(spec: LineChartSpec): string {
   const xd = spec.xDomain ?? ((maxX - minX <= 12 ? [minX - 0.5, maxX + 0.5] : [minX, maxX]) as [number, number]);
   let yd = spec.yDomain ?? ([d3.min(allY) ?? 0, d3.max(allY) ?? 1] as [number, number]);
   if (yd[0] === yd[1]) yd = [yd[0] - 0.5, yd[1] + 0.5];
+  // Room above the highest point for its ▼ best-epoch marker.
+  if (!spec.yDomain && !spec.logY && spec.series.some((x) => x.markers?.length)) yd = [yd[0], yd[1] + (yd[1] - yd[0]) * 0.06];
   // The legend's width depends on the margin, the margin on the tick labels: size the plot height first.
   const lgProbe = legend(items, 0, 0, W - 90 - mr);
   const noteH = spec.note ? 18 : 0;

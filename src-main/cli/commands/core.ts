@@ -142,7 +142,7 @@ export const runs: Command = {
 
 export const show: Command = {
   name: 'show',
-  summary: 'one run: record, settings and per-epoch metrics',
+  summary: 'one run: record, settings, per-epoch metrics and per-step training loss',
   usage: 'normlab show RUN [--workspace DIR] [--json]',
   async run(argv) {
     const { values, positionals } = parse(argv, globalOptions);
@@ -150,7 +150,7 @@ export const show: Command = {
     if (!id) throw new UsageError('show needs a run id (see normlab runs)');
     const { Workspace } = await import('../../store/workspace');
     const ws = new Workspace(workspaceDir(values.workspace));
-    const detail: RunDetail = { run: ws.getRun(id), metrics: ws.readMetrics(id), files: ws.listFiles(id) };
+    const detail: RunDetail = { run: ws.getRun(id), metrics: ws.readMetrics(id), files: ws.listFiles(id), steps: ws.readSteps(id) };
     if (values.json) {
       out(JSON.stringify(detail));
       return 0;
@@ -160,6 +160,10 @@ export const show: Command = {
     out(`data ${r.settings.data}, backend ${r.backend}, ${r.params ?? '?'} parameters, created ${r.created}`);
     out(`settings ${JSON.stringify(r.settings)}`);
     for (const m of detail.metrics) out(formatEpoch(m, r.settings.epochs));
+    const points = (detail.steps ?? []).flatMap((e) => e.points);
+    if (points.length) {
+      out(`per-step loss: ${points.length} points over ${detail.steps!.length} epoch${detail.steps!.length === 1 ? '' : 's'}, ${points[0][1].toFixed(4)} at step ${points[0][0]} → ${points.at(-1)![1].toFixed(4)} at step ${points.at(-1)![0]} (--json for all)`);
+    }
     out(`files ${detail.files.map((f) => `${f.name} (${f.bytes} B)`).join(', ')}`);
     return 0;
   },

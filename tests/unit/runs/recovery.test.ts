@@ -131,10 +131,13 @@ describe.skipIf(missing)(`a torn metrics line${missing ? ` (skipped: ${missing})
     expect(detail.run.status).toBe('done');
     expect(detail.metrics.map((m) => m.epoch)).toEqual([1, 2]);
     expect(detail.metrics[1].test_acc).toBe((JSON.parse(whole[1]) as EpochMetrics).test_acc);
+    // The per-step loss was kept beside the metrics: 500 images in batches of 128 are 4 steps an epoch.
+    expect(detail.steps?.map((e) => [e.epoch, e.stepsPerEpoch, e.points.map((p) => p[0])])).toEqual([[1, 4, [1, 2, 3, 4]], [2, 4, [5, 6, 7, 8]]]);
 
     const human = await cli(['show', id, '--workspace', ws]);
     expect(human.code).toBe(0);
     expect(human.stdout.split('\n').filter((l) => l.startsWith('epoch '))).toHaveLength(2);
+    expect(human.stdout).toMatch(/per-step loss: 8 points over 2 epochs, \d\.\d{4} at step 1 → \d\.\d{4} at step 8/);
     const listed = await cli(['runs', '--workspace', ws, '--json']);
     expect((JSON.parse(listed.stdout) as RunRecord[])[0]).toMatchObject({ id, status: 'done', epochsDone: 2 });
   });
