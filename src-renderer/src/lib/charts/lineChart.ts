@@ -243,9 +243,13 @@ export class LineChart {
       yDomain = [yDomain[0] - pad, yDomain[1] + pad];
       // Padding never takes a non-negative quantity below zero, nor a percentage above 100.
       if (d3.min(ys)! >= 0) yDomain = [Math.max(0, yDomain[0]), yDomain[1]];
-      if (data.percent) yDomain = [yDomain[0], Math.min(100, yDomain[1])];
     }
     if (logY && yDomain[0] === yDomain[1]) yDomain = [yDomain[0] / 2, yDomain[1] * 2];
+    // Room above the highest point for its ▼ best marker (13 px), so it is not cut at the top.
+    if (!data.yDomain && hasData && !logY && visible.some((d) => d.best >= 0 && d.s.best === 'max') && yDomain[1] > yDomain[0]) {
+      yDomain = [yDomain[0], yDomain[1] + ((yDomain[1] - yDomain[0]) * 16) / plotH];
+    }
+    if (!data.yDomain && hasData && data.percent) yDomain = [yDomain[0], Math.min(100, yDomain[1])];
     const ya = yAxis({ domain: yDomain, log: logY, height: plotH, format: data.yFormat, exact: Boolean(data.yDomain) || (!hasData && data.percent) });
     const ml = leftMargin(ya, data.yLabel ?? '');
     const pw = Math.max(80, W - ml - MARGIN.right);
