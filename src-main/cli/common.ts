@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { EpochMetrics, JobInfo, RunRecord } from '../contract/api';
-import { createServices, type Services } from '../services';
+import { createServices, type Services, type ServicesOptions } from '../services';
 
 export interface Command {
   name: string;
@@ -20,8 +20,8 @@ export function workspaceDir(flag: unknown): string {
 }
 
 /** Runs fn with services over the workspace and always shuts the engine down. */
-export async function withServices<T>(workspace: string, fn: (s: Services) => Promise<T>): Promise<T> {
-  const s = await createServices({ workspace });
+export async function withServices<T>(workspace: string, fn: (s: Services) => Promise<T>, opts: Omit<ServicesOptions, 'workspace'> = {}): Promise<T> {
+  const s = await createServices({ ...opts, workspace });
   try {
     return await fn(s);
   } finally {

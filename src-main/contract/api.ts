@@ -98,9 +98,25 @@ export interface BackendInfo {
 export interface EngineInfo extends BackendInfo {
   /** Default training engine: onnxruntime (training-step graph, `threads` threads) for batch norm and no norm; `backend` otherwise. */
   training: { engine: 'onnxruntime'; threads: number; note: string };
+  /** The local queue: runs at once and threads per run. */
+  queue?: QueueSettings;
   versions: Record<string, string>;
   datasets: { name: string; available: boolean; source: string; note?: string }[];
   workspace: string;
+}
+
+/** The local queue's width: queue-wide, not a per-run setting. */
+export interface QueueSettings {
+  /** Runs (jobs) trained at once, each on its own engine worker. */
+  parallel: number;
+  /** Cores of this machine (the default width). */
+  cores: number;
+  /** Largest width the queue accepts. */
+  max: number;
+  /** onnxruntime threads a run with `threads` 0 (auto) gets at this width: the cores divided between the runs. */
+  threadsPerRun: number;
+  /** Engine workers started now (busy or idle). */
+  workers: number;
 }
 
 export type JobKind = 'train' | 'analysis';
@@ -144,6 +160,9 @@ export interface CoreApi {
   'runs.delete': { req: { id: string }; res: { deleted: boolean } };
   'jobs.list': { req: Record<string, never>; res: JobInfo[] };
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
+  'queue.get': { req: Record<string, never>; res: QueueSettings };
+  /** Sets how many runs train at once; running runs go on, queued ones start as workers free up. */
+  'queue.set': { req: { parallel: number }; res: QueueSettings };
 }
 
 export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi;
@@ -165,7 +184,7 @@ export type EventName = keyof Events;
 /** Runtime lists the transports check names against (kept in sync by the type below). */
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
-  'jobs.list', 'jobs.cancel',
+  'jobs.list', 'jobs.cancel', 'queue.get', 'queue.set',
   'bn.timeline', 'bn.inspect',
   'dropout.analyze',
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',

@@ -11,6 +11,7 @@ import { gunzip } from 'node:zlib';
 import type { DatasetInfo } from '../contract/api';
 import { mulberry32, permutation } from '../engine/rng';
 import { classNamesFor, detectKind, DIGITS, type DatasetKind } from './class-names';
+import { shareDataset } from './shared';
 import { checkCounts, DatasetError, imagesFromIdx, labelsFromIdx, readIdx, type Idx } from './idx';
 
 export interface Split {
@@ -133,17 +134,31 @@ export function resourcesDir(): string {
 const cache = new Map<string, Promise<Dataset>>();
 
 /**
+ * Where datasets not yet cached come from. Unset (the host, the CLI, tests): read from disk and
+ * moved into shared memory once. In an engine worker: asked of the host, which posts its one
+ * shared copy, so every worker trains on the same memory.
+ */
+let source: ((ref: string) => Promise<Dataset>) | null = null;
+
+/** Makes loadDataset get uncached datasets from `fn` (the engine worker asks its host). */
+export function setDatasetSource(fn: ((ref: string) => Promise<Dataset>) | null): void {
+  source = fn;
+  cache.clear();
+}
+
+/**
  * Loads a dataset by reference: 'mnist-sample' (embedded, 8,000 train / 2,000 test),
  * 'fashion-mnist' (/usr/share/datasets/fashion-mnist), 'mnist' (/usr/share/datasets/mnist) or a
- * folder path holding train/t10k images and labels as IDX (.gz or raw). Cached per reference;
- * a failed load is not cached, so fixing the files and retrying works.
+ * folder path holding train/t10k images and labels as IDX (.gz or raw). Cached per reference, in
+ * shared memory (see data/shared.ts); a failed load is not cached, so fixing the files and
+ * retrying works.
  * @throws DatasetError naming the file and what is wrong with it.
  */
 export function loadDataset(ref: string): Promise<Dataset> {
   const key = cacheKey(ref);
   let p = cache.get(key);
   if (!p) {
-    p = load(ref, key);
+    p = source ? source(ref) : load(ref, key).then(shareDataset);
     cache.set(key, p);
     p.catch(() => cache.delete(key));
   }

@@ -1,13 +1,20 @@
 /**
- * The main-thread side of the engine: one worker thread, a FIFO job queue with progress and
- * cancel, and recovery — a crashed worker fails its job (its run becomes `interrupted`), is
- * reported, and is restarted; queued jobs then continue.
+ * The main-thread side of the engine: a pool of worker threads (up to `parallel`, one per core by
+ * default), a FIFO job queue with progress and cancel, and recovery — a crashed worker fails its
+ * job (its run becomes `interrupted`), is reported, and is restarted; queued jobs then continue.
+ *
+ * Jobs start in queue order on the first free worker; with `parallel` 1 this is the one-worker
+ * queue of before. Workers start when the queue needs them (the first at once). Datasets are
+ * loaded once here and shared with every worker (SharedArrayBuffer), not copied per run, and
+ * each worker resolves the `threads` setting 0 to its share of the cores.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { BackendInfo, JobInfo, JobKind, Progress } from '../contract/api';
-import type { FromWorker, ToWorker } from './protocol';
+import { loadDataset, type Dataset } from '../data/dataset';
+import { defaultParallel, threadsPerRun } from '../engine/threads';
+import type { DatasetFailure, FromWorker, ToWorker } from './protocol';
 
 export interface HostEvents {
   'job.updated': JobInfo;
@@ -39,44 +46,101 @@ export interface EngineHostOptions {
   workerPath?: string;
   /** Extra environment for the worker (e.g. NORMLAB_BACKEND in tests). */
   env?: Record<string, string>;
+  /** Jobs run at once, each on its own worker (default: one per core). */
+  parallel?: number;
+  /** Where the host gets the datasets it shares with its workers (default: loadDataset). */
+  datasets?: (ref: string) => Promise<Dataset>;
+}
+
+/** Most workers a host runs at once, whatever is asked. */
+export const MAX_PARALLEL = 64;
+
+type Ready = { backend: BackendInfo; versions: Record<string, string> };
+
+/** One engine worker and the job it runs. */
+class Slot {
+  worker!: Worker;
+  readyPromise!: Promise<Ready>;
+  isReady = false;
+  rejectReady: ((e: Error) => void) | null = null;
+  running: Pending | null = null;
+  constructor(readonly index: number) {}
+}
+
+function failureOf(e: unknown): DatasetFailure {
+  const err = e as { name?: string; message?: string; file?: unknown; problem?: unknown };
+  const message = err?.message ?? String(e);
+  if (err?.name === 'DatasetError' && typeof err.file === 'string' && typeof err.problem === 'string') {
+    return { message, file: err.file, problem: err.problem };
+  }
+  return { message };
 }
 
 export class EngineHost {
-  private worker!: Worker;
-  private readyPromise!: Promise<{ backend: BackendInfo; versions: Record<string, string> }>;
+  private slots: Slot[] = [];
   private queue: Pending[] = [];
-  private running: Pending | null = null;
   private listeners = new Set<Listener>();
-  private infoWaiters = new Map<string, (v: unknown) => void>();
+  private infoWaiters = new Map<string, { slot: Slot; answer: (v: unknown) => void }>();
   private closed = false;
-  private isReady = false;
-  private rejectReady: ((e: Error) => void) | null = null;
-  /** Set when the worker died before it was ready; the next request tries a fresh one. */
+  /** Set when a worker died before it was ready; the next request tries a fresh one. */
   private startFailure: string | null = null;
   private readonly finished: JobInfo[] = [];
+  private width: number;
   readonly workerPath: string;
   crashes = 0;
 
   constructor(private readonly opts: EngineHostOptions) {
     this.workerPath = opts.workerPath ?? fileURLToPath(new URL('./worker.js', import.meta.url));
-    this.spawn();
+    this.width = clampParallel(opts.parallel ?? defaultParallel());
+    this.slots.push(this.spawn(new Slot(0)));
   }
 
-  private spawn(): void {
+  /** Jobs that run at once. */
+  get parallel(): number {
+    return this.width;
+  }
+
+  /** Threads each run gets for the `threads` setting 0 at the current width. */
+  get autoThreads(): number {
+    return threadsPerRun(this.width);
+  }
+
+  /** Workers started (busy or idle). */
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Changes how many jobs run at once. Running jobs go on; a wider queue starts queued jobs at
+   * once, a narrower one lets its extra workers finish their job and then stops them.
+   */
+  setParallel(n: number): number {
+    this.width = clampParallel(n);
+    for (const slot of this.slots) slot.worker.postMessage({ type: 'config', autoThreads: this.autoThreads } satisfies ToWorker);
+    this.trim();
+    this.pump();
+    return this.width;
+  }
+
+  /** The worker of the first job running (else the first worker): tests terminate it from outside. */
+  get worker(): Worker {
+    return (this.slots.find((s) => s.running) ?? this.slots[0]).worker;
+  }
+
+  private spawn(slot: Slot): Slot {
     const worker = new Worker(this.workerPath, {
-      workerData: { workspace: this.opts.workspace },
+      workerData: { workspace: this.opts.workspace, autoThreads: this.autoThreads },
       env: { ...process.env, ...this.opts.env },
       resourceLimits: { maxOldGenerationSizeMb: 8192 },
     });
-    this.worker = worker;
-    this.isReady = false;
-    this.startFailure = null;
-    this.readyPromise = new Promise((resolve, reject) => {
-      this.rejectReady = reject;
+    slot.worker = worker;
+    slot.isReady = false;
+    slot.readyPromise = new Promise<Ready>((resolve, reject) => {
+      slot.rejectReady = reject;
       const onMessage = (m: FromWorker) => {
         if (m.type === 'ready') {
           worker.off('message', onMessage);
-          this.isReady = true;
+          slot.isReady = true;
           resolve({ backend: m.backend, versions: m.versions });
           this.emit('engine.status', { state: 'ready', message: `engine ready on ${m.backend.backend}`, backend: m.backend.backend });
           this.pump();
@@ -87,26 +151,34 @@ export class EngineHost {
       };
       worker.on('message', onMessage);
     });
-    this.readyPromise.catch(() => undefined);
-    worker.on('message', (m: FromWorker) => this.onMessage(m));
-    worker.on('error', (e) => this.onCrash(`engine worker crashed: ${e.message}`));
-    worker.on('exit', (code) => {
-      if (this.closed || worker !== this.worker) return;
-      this.onCrash(`engine worker exited with code ${code}`);
+    slot.readyPromise.catch(() => undefined);
+    worker.on('message', (m: FromWorker) => this.onMessage(slot, worker, m));
+    worker.on('error', (e) => {
+      if (worker === slot.worker) this.onCrash(slot, `engine worker crashed: ${e.message}`);
     });
+    worker.on('exit', (code) => {
+      if (this.closed || worker !== slot.worker || !this.slots.includes(slot)) return;
+      this.onCrash(slot, `engine worker exited with code ${code}`);
+    });
+    return slot;
   }
 
-  private onCrash(message: string): void {
-    if (this.closed) return;
-    const dead = this.worker;
+  private onCrash(slot: Slot, message: string): void {
+    if (this.closed || !this.slots.includes(slot)) return;
+    const dead = slot.worker;
     this.crashes += 1;
-    if (!this.isReady) {
+    for (const [id, w] of this.infoWaiters) {
+      if (w.slot !== slot) continue;
+      this.infoWaiters.delete(id);
+      w.answer({ error: message });
+    }
+    if (!slot.isReady) {
       // Died while starting: restarting at once would loop. Fail what waits, retry on the next request.
       this.startFailure = message;
-      this.rejectReady?.(new JobError(`the engine could not start: ${message}`));
+      slot.rejectReady?.(new JobError(`the engine could not start: ${message}`));
       this.emit('engine.status', { state: 'crashed', message: `the engine could not start: ${message}` });
-      const waiting = [...(this.running ? [this.running] : []), ...this.queue];
-      this.running = null;
+      const waiting = [...(slot.running ? [slot.running] : []), ...this.queue];
+      slot.running = null;
       this.queue = [];
       for (const job of waiting) {
         job.onCrash?.(message);
@@ -117,27 +189,29 @@ export class EngineHost {
       return;
     }
     this.emit('engine.status', { state: 'crashed', message });
-    const job = this.running;
-    this.running = null;
+    const job = slot.running;
+    slot.running = null;
     if (job) {
       job.onCrash?.(message);
       this.settle(job, 'failed', message);
       job.reject(new JobError(message));
     }
-    for (const [, w] of this.infoWaiters) w({ error: message });
-    this.infoWaiters.clear();
     void dead.terminate().catch(() => undefined);
     this.emit('engine.status', { state: 'restarting', message: 'restarting the engine worker' });
-    this.spawn();
+    this.spawn(slot);
   }
 
-  private onMessage(m: FromWorker): void {
+  private onMessage(slot: Slot, worker: Worker, m: FromWorker): void {
+    if (worker !== slot.worker) return;
     switch (m.type) {
       case 'ready':
       case 'init-failed':
         return; // handled in spawn()
+      case 'dataset.request':
+        void this.shareDataset(slot, worker, m.id, m.ref);
+        return;
       case 'progress': {
-        const job = this.running;
+        const job = slot.running;
         if (job && job.info.id === m.id) {
           job.info = { ...job.info, progress: m.progress };
           this.emit('job.updated', job.info);
@@ -151,24 +225,26 @@ export class EngineHost {
         const waiter = this.infoWaiters.get(m.id);
         if (waiter) {
           this.infoWaiters.delete(m.id);
-          waiter(m.value);
+          waiter.answer(m.value);
           return;
         }
-        const job = this.running;
+        const job = slot.running;
         if (!job || job.info.id !== m.id) return;
-        this.running = null;
+        slot.running = null;
         const value = m.value as { status?: string } | undefined;
         this.settle(job, value && value.status === 'cancelled' ? 'cancelled' : 'done');
         job.resolve(m.value);
+        this.trim();
         this.pump();
         return;
       }
       case 'error': {
-        const job = this.running;
+        const job = slot.running;
         if (!job || job.info.id !== m.id) return;
-        this.running = null;
+        slot.running = null;
         this.settle(job, 'failed', m.message);
         job.reject(new JobError(m.message, m.code));
+        this.trim();
         this.pump();
         return;
       }
@@ -179,6 +255,19 @@ export class EngineHost {
     }
   }
 
+  /** Answers a worker's dataset request with the host's one shared copy (loaded on first use). */
+  private async shareDataset(slot: Slot, worker: Worker, id: string, ref: string): Promise<void> {
+    let reply: ToWorker;
+    try {
+      const dataset = await (this.opts.datasets ?? loadDataset)(ref);
+      reply = { type: 'dataset', id, dataset };
+    } catch (e) {
+      reply = { type: 'dataset', id, error: failureOf(e) };
+    }
+    if (this.closed || slot.worker !== worker) return;
+    worker.postMessage(reply);
+  }
+
   private settle(job: Pending, state: JobInfo['state'], error?: string): void {
     job.info = { ...job.info, state, ...(error ? { error } : {}) };
     this.finished.unshift(job.info);
@@ -186,30 +275,62 @@ export class EngineHost {
     this.emit('job.updated', job.info);
   }
 
+  /** Starts queued jobs, in order, on free workers while fewer than `parallel` run. */
   private pump(): void {
-    if (this.running || this.closed) return;
-    const next = this.queue.shift();
-    if (!next) return;
-    this.running = next;
+    if (this.closed) return;
+    while (this.queue.length > 0) {
+      const busy = this.slots.filter((s) => s.running).length;
+      if (busy >= this.width) return;
+      let slot = this.slots.find((s) => !s.running && s.index < this.width);
+      if (!slot) {
+        const index = this.freeIndex();
+        if (index === null) return;
+        slot = this.spawn(new Slot(index));
+        this.slots.push(slot);
+        this.slots.sort((a, b) => a.index - b.index);
+      }
+      this.start(slot, this.queue.shift()!);
+    }
+  }
+
+  private freeIndex(): number | null {
+    for (let i = 0; i < this.width; i++) if (!this.slots.some((s) => s.index === i)) return i;
+    return null;
+  }
+
+  private start(slot: Slot, next: Pending): void {
+    slot.running = next;
     next.info = { ...next.info, state: 'running' };
     this.emit('job.updated', next.info);
-    void this.readyPromise.then(
-      () => this.post({ type: 'job', id: next.info.id, kind: next.kind, payload: next.payload }),
+    const worker = slot.worker;
+    void slot.readyPromise.then(
+      () => {
+        if (slot.running === next && slot.worker === worker) worker.postMessage({ type: 'job', id: next.info.id, kind: next.kind, payload: next.payload } satisfies ToWorker);
+      },
       (e: Error) => {
-        if (this.running !== next) return;
-        this.running = null;
+        if (slot.running !== next) return;
+        slot.running = null;
         this.settle(next, 'failed', e.message);
         next.reject(e);
       },
     );
   }
 
-  private retryIfBroken(): void {
-    if (this.startFailure && !this.closed) this.spawn();
+  /** Stops idle workers beyond the current width (the first worker always stays). */
+  private trim(): void {
+    for (const slot of [...this.slots]) {
+      if (slot.index === 0 || slot.index < this.width || slot.running) continue;
+      this.slots = this.slots.filter((s) => s !== slot);
+      void slot.worker.terminate().catch(() => undefined);
+    }
   }
 
-  private post(m: ToWorker): void {
-    this.worker.postMessage(m);
+  private retryIfBroken(): void {
+    if (!this.startFailure || this.closed) return;
+    this.startFailure = null;
+    for (const slot of this.slots) {
+      if (!slot.isReady && !slot.running) this.spawn(slot);
+    }
   }
 
   private emit<E extends keyof HostEvents>(event: E, payload: HostEvents[E]): void {
@@ -221,26 +342,30 @@ export class EngineHost {
     return () => this.listeners.delete(listener);
   }
 
-  /** Backend and versions, after a round trip to the worker. */
-  async ready(): Promise<{ backend: BackendInfo; versions: Record<string, string> }> {
+  /** Backend and versions, after a round trip to the (first) worker. */
+  async ready(): Promise<Ready> {
     this.retryIfBroken();
-    return this.readyPromise;
+    return this.slots[0].readyPromise;
   }
 
-  /** A live answer from the worker (answers even while a job trains). */
+  /** A live answer from the first worker (answers even while a job trains). */
   async ping(timeoutMs = 10_000): Promise<unknown> {
-    await this.readyPromise;
+    const slot = this.slots[0];
+    await slot.readyPromise;
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.infoWaiters.delete(id);
         reject(new JobError('the engine did not answer in time'));
       }, timeoutMs);
-      this.infoWaiters.set(id, (v) => {
-        clearTimeout(t);
-        resolve(v);
+      this.infoWaiters.set(id, {
+        slot,
+        answer: (v) => {
+          clearTimeout(t);
+          resolve(v);
+        },
       });
-      this.post({ type: 'info', id });
+      slot.worker.postMessage({ type: 'info', id } satisfies ToWorker);
     });
   }
 
@@ -269,25 +394,29 @@ export class EngineHost {
       job.resolve({ status: 'cancelled' });
       return true;
     }
-    if (this.running?.info.id === jobId) {
-      this.post({ type: 'cancel', id: jobId });
+    const slot = this.slots.find((s) => s.running?.info.id === jobId);
+    if (slot) {
+      slot.worker.postMessage({ type: 'cancel', id: jobId } satisfies ToWorker);
       return true;
     }
     return false;
   }
 
+  private runningJobs(): Pending[] {
+    return this.slots.flatMap((s) => (s.running ? [s.running] : []));
+  }
+
   jobs(): JobInfo[] {
-    return [...(this.running ? [this.running.info] : []), ...this.queue.map((j) => j.info), ...this.finished];
+    return [...this.runningJobs().map((j) => j.info), ...this.queue.map((j) => j.info), ...this.finished];
   }
 
   jobForRun(runId: string): JobInfo | undefined {
-    if (this.running?.info.runId === runId) return this.running.info;
-    return this.queue.find((j) => j.info.runId === runId)?.info;
+    return this.runningJobs().find((j) => j.info.runId === runId)?.info ?? this.queue.find((j) => j.info.runId === runId)?.info;
   }
 
-  /** Test hook: crash the worker. */
+  /** Test hook: crash the worker of the first running job (else the first worker). */
   crashForTest(how: 'throw' | 'exit' = 'exit'): void {
-    this.post({ type: 'crash', how });
+    this.worker.postMessage({ type: 'crash', how } satisfies ToWorker);
   }
 
   progressOf(jobId: string): Progress | undefined {
@@ -301,6 +430,11 @@ export class EngineHost {
       j.resolve({ status: 'cancelled' });
     }
     this.queue = [];
-    await this.worker.terminate();
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
+}
+
+function clampParallel(n: number): number {
+  if (!Number.isFinite(n)) return 1;
+  return Math.min(MAX_PARALLEL, Math.max(1, Math.floor(n)));
 }

@@ -3,17 +3,32 @@
  * Handled with exhaustive switches on both sides.
  */
 import type { BackendInfo, Progress } from '../contract/api';
+import type { Dataset } from '../data/dataset';
+
+/** A dataset the host could not load, for the worker to throw as the same DatasetError. */
+export interface DatasetFailure {
+  message: string;
+  /** Set for a DatasetError: the file it names and what is wrong with it. */
+  file?: string;
+  problem?: string;
+}
 
 export type ToWorker =
   | { type: 'job'; id: string; kind: string; payload: unknown }
   | { type: 'cancel'; id: string }
   | { type: 'info'; id: string }
+  /** The answer to a worker's dataset request: the host's one copy, in shared memory. */
+  | { type: 'dataset'; id: string; dataset?: Dataset; error?: DatasetFailure }
+  /** Queue-wide settings: what `threads` 0 means now (the cores divided by the runs at once). */
+  | { type: 'config'; autoThreads: number }
   /** Test hook: makes the worker crash hard, to exercise recovery. */
   | { type: 'crash'; how: 'throw' | 'exit' };
 
 export type FromWorker =
   | { type: 'ready'; backend: BackendInfo; versions: Record<string, string> }
   | { type: 'init-failed'; message: string }
+  /** Asks the host for a dataset by reference (loaded once there and shared by every worker). */
+  | { type: 'dataset.request'; id: string; ref: string }
   | { type: 'progress'; id: string; progress: Progress }
   | { type: 'event'; id: string; name: string; payload: unknown }
   | { type: 'result'; id: string; value: unknown }

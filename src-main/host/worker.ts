@@ -1,20 +1,44 @@
 /**
- * Engine worker: owns TensorFlow.js. Runs one job at a time (the host queues them), answers
- * `info` at any moment (training loops yield every step), and never lets an exception escape
- * without telling the host which job failed.
+ * Engine worker: owns TensorFlow.js. Runs one job at a time (the host queues them; a parallel
+ * queue runs several of these workers), answers `info` at any moment (training loops yield every
+ * step), and never lets an exception escape without telling the host which job failed. Datasets
+ * come from the host, which loads each once and shares its memory with every worker.
  */
+import { randomUUID } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend';
+import { setAutoThreads } from '../engine/threads';
+import { setDatasetSource, type Dataset } from '../data/dataset';
+import { DatasetError } from '../data/idx';
 import { engineVersions } from './versions';
-import type { FromWorker, JobContext, ToWorker } from './protocol';
+import type { DatasetFailure, FromWorker, JobContext, ToWorker } from './protocol';
 import { JOBS } from './jobs';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
 const send = (m: FromWorker) => port.postMessage(m);
 const cancelled = new Set<string>();
-const workspace: string = (workerData as { workspace: string }).workspace;
+const data = workerData as { workspace: string; autoThreads?: number; sharedData?: boolean };
+const workspace: string = data.workspace;
+if (data.autoThreads) setAutoThreads(data.autoThreads);
+
+const datasetWaiters = new Map<string, { resolve: (d: Dataset) => void; reject: (e: Error) => void }>();
+if (data.sharedData !== false) {
+  setDatasetSource(
+    (ref) =>
+      new Promise<Dataset>((resolve, reject) => {
+        const id = randomUUID();
+        datasetWaiters.set(id, { resolve, reject });
+        send({ type: 'dataset.request', id, ref });
+      }),
+  );
+}
+
+function datasetFailure(e: DatasetFailure): Error {
+  if (e.file !== undefined && e.problem !== undefined) return new DatasetError(e.file, e.problem);
+  return new Error(e.message);
+}
 
 function errorMessage(e: unknown): { message: string; code?: string } {
   if (e && typeof e === 'object' && 'message' in e) {
@@ -54,6 +78,17 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'cancel':
       cancelled.add(m.id);
+      break;
+    case 'dataset': {
+      const w = datasetWaiters.get(m.id);
+      if (!w) break;
+      datasetWaiters.delete(m.id);
+      if (m.dataset) w.resolve(m.dataset);
+      else w.reject(datasetFailure(m.error ?? { message: 'the host sent no dataset' }));
+      break;
+    }
+    case 'config':
+      setAutoThreads(m.autoThreads);
       break;
     case 'info':
       void ready.then(() => send({ type: 'result', id: m.id, value: { memory: tf.memory() } }));

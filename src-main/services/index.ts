@@ -2,15 +2,16 @@
  * Services: the one implementation behind every door (Electron IPC, WebSocket, CLI).
  * They validate requests, own the workspace and the engine host, and fan events out.
  */
-import { resolveThreads } from '../engine/threads';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type RunRecord } from '../contract/api';
+import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type QueueSettings, type RunRecord } from '../contract/api';
 import { resolveSettings } from '../contract/settings';
-import { EngineHost, JobError } from '../host/engine-host';
+import { EngineHost, JobError, MAX_PARALLEL } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import { listKnownDatasets, loadDataset } from '../data/dataset';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
+import { localExecutor, type RunExecutor } from './executor';
 
 export interface Services {
   handle(method: string, params: unknown): Promise<unknown>;
@@ -18,12 +19,16 @@ export interface Services {
   close(): Promise<void>;
   readonly workspace: Workspace;
   readonly host: EngineHost;
+  /** Where runs train (the local queue). */
+  readonly executor: RunExecutor;
 }
 
 export interface ServicesOptions {
   workspace: string;
   workerPath?: string;
   env?: Record<string, string>;
+  /** Runs trained at once (default: one per core); `queue.set` changes it later. */
+  parallel?: number;
 }
 
 function toApiError(e: unknown): ApiError {
@@ -41,7 +46,7 @@ function toApiError(e: unknown): ApiError {
 
 export async function createServices(opts: ServicesOptions): Promise<Services> {
   const workspace = new Workspace(opts.workspace);
-  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env });
+  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env, parallel: opts.parallel });
   const listeners = new Set<(event: EventName, payload: unknown) => void>();
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners) l(event, payload);
@@ -84,19 +89,29 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     return info;
   }
 
+  const executor = localExecutor(host, queueTrain);
+  const queueSettings = (): QueueSettings => ({
+    parallel: host.parallel,
+    cores: availableParallelism(),
+    max: MAX_PARALLEL,
+    threadsPerRun: host.autoThreads,
+    workers: host.workerCount,
+  });
+
   const table: MethodTable = {
     'engine.info': {
       schema: empty,
       handler: async (): Promise<EngineInfo> => {
         const { backend, versions } = await host.ready();
         await host.ping();
-        const threads = resolveThreads(0);
+        const threads = host.autoThreads;
+        const at = host.parallel;
         const training = {
           engine: 'onnxruntime' as const,
           threads,
-          note: `runs train through onnxruntime-node (one ONNX graph per step, ${threads} thread${threads === 1 ? '' : 's'} by default), with every norm; engine tfjs trains on tfjs ${backend.backend}`,
+          note: `runs train through onnxruntime-node (one ONNX graph per step, ${threads} thread${threads === 1 ? '' : 's'} per run by default, up to ${at} run${at === 1 ? '' : 's'} at once), with every norm; engine tfjs trains on tfjs ${backend.backend}`,
         };
-        return { ...backend, training, versions, datasets: listKnownDatasets(), workspace: workspace.root };
+        return { ...backend, training, queue: queueSettings(), versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },
     },
     'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
@@ -115,27 +130,27 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         // The owner pid makes a run queued here show as interrupted if this process dies before it starts.
         const run = workspace.updateRun(created.id, { pid: process.pid });
         emit('run.updated', run);
-        return { run, job: queueTrain(run, false) };
+        return { run, job: executor.submit(run, false) };
       },
     },
     'runs.resume': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         const run = workspace.getRun(id);
-        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
+        if (executor.jobFor(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
         if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
         const queued = workspace.updateRun(id, { status: 'queued', error: undefined, pid: process.pid });
         emit('run.updated', queued);
-        return { run: queued, job: queueTrain(queued, true) };
+        return { run: queued, job: executor.submit(queued, true) };
       },
     },
     'runs.cancel': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        const job = host.jobForRun(id);
+        const job = executor.jobFor(id);
         if (!job) return { cancelled: false };
         const queued = job.state === 'queued';
-        const ok = host.cancel(job.id);
+        const ok = executor.cancel(id);
         if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', pid: undefined }));
         return { cancelled: ok };
       },
@@ -143,7 +158,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     'runs.delete': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is queued or running; cancel it first`);
+        if (executor.jobFor(id)) throw new ApiError('conflict', `run ${id} is queued or running; cancel it first`);
         workspace.deleteRun(id);
         return { deleted: true };
       },
@@ -152,6 +167,14 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     'jobs.cancel': {
       schema: z.object({ id: z.string().max(100) }).strict(),
       handler: async ({ id }) => ({ cancelled: host.cancel(id) }),
+    },
+    'queue.get': { schema: empty, handler: async () => queueSettings() },
+    'queue.set': {
+      schema: z.object({ parallel: z.number().int().min(1).max(MAX_PARALLEL) }).strict(),
+      handler: async ({ parallel }) => {
+        host.setParallel(parallel);
+        return queueSettings();
+      },
     },
   };
 
@@ -172,6 +195,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
   return {
     workspace,
     host,
+    executor,
     async handle(method, params) {
       try {
         return await dispatch(table, method, params);

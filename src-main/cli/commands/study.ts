@@ -7,6 +7,8 @@ import { PRESET_IDS, listPresets } from '../../analysis/presets';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
 import type { Services } from '../../services';
+import { MAX_PARALLEL } from '../../host/engine-host';
+import { defaultParallel } from '../../engine/threads';
 import { parse, UsageError } from '../args';
 import { bar as barText, formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
@@ -36,8 +38,9 @@ async function followJobs(s: Services, runs: RunRecord[], jobs: JobInfo[], json:
     let f = 0;
     for (const j of state.values()) f += TERMINAL.has(j.state) ? 1 : j.progress?.fraction ?? 0;
     const frac = f / Math.max(1, state.size);
-    const running = [...state.values()].find((j) => j.state === 'running');
-    return barText(frac, running ? `${running.title}: ${running.progress?.message ?? ''}` : '');
+    const running = [...state.values()].filter((j) => j.state === 'running');
+    if (running.length > 1) return barText(frac, `${running.length} runs training at once`);
+    return barText(frac, running[0] ? `${running[0].title}: ${running[0].progress?.message ?? ''}` : '');
   };
   let interrupted = 0;
   const onSigint = () => {
@@ -93,15 +96,17 @@ export const study: Command = {
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
     'normlab study PRESET --out DIR [--data DIR|mnist-sample|fashion-mnist] [--epochs N] [--train-limit N] [--test-limit N]\n' +
-    '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--workspace DIR] [--json]\n\n' +
+    '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--parallel N] [--workspace DIR] [--json]\n\n' +
     listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
-    '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').',
+    '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').' +
+    `\n--parallel N trains N runs at once, each on its own engine worker sharing one copy of the data (default: one per core, ${defaultParallel()} here);\n` +
+    'runs with --threads 0 (auto) then get the cores divided between them (1 thread each at the default).',
   async run(argv) {
     const { values, positionals } = parse(argv, {
       ...globalOptions,
       out: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
       'test-limit': { type: 'string' }, l1: { type: 'string' }, l2: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
-      seeds: { type: 'string' }, name: { type: 'string' }, extend: { type: 'string' }, seed: { type: 'string' },
+      seeds: { type: 'string' }, name: { type: 'string' }, extend: { type: 'string' }, seed: { type: 'string' }, parallel: { type: 'string' },
     });
     const preset = positionals[0];
     if (!preset) throw new UsageError(`name a preset: ${PRESET_IDS.join(', ')}`);
@@ -128,6 +133,8 @@ export const study: Command = {
     if (l2 !== undefined) params.l2 = l2;
     if (Object.keys(params).length && preset !== 's6') throw new UsageError('--l1 and --l2 belong to the s6 preset');
     const seeds = num('seeds', values.seeds, true);
+    const parallel = num('parallel', values.parallel, true);
+    if (parallel !== undefined && (parallel < 1 || parallel > MAX_PARALLEL)) throw new UsageError(`--parallel expects 1..${MAX_PARALLEL}, got ${parallel}`);
     const json = Boolean(values.json);
     const t0 = performance.now();
     return withServices(workspaceDir(values.workspace), async (s) => {
@@ -172,7 +179,7 @@ export const study: Command = {
         if (failed.length) out(`warning: ${failed.length} run(s) did not finish: ${failed.map((r) => `${r.name} (${r.status})`).join(', ')}`);
       }
       return failed.length ? 1 : 0;
-    });
+    }, parallel !== undefined ? { parallel } : {});
   },
 };
 

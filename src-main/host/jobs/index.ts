@@ -9,6 +9,7 @@ import { dropoutJob } from './dropout';
 import { misclassifiedJob } from './misclassified';
 import { weightsJob } from './weights';
 import { landscapeJob, normLabJob } from './landscape';
+import { dataProbeJob } from './data-probe';
 
 export const JOBS: Record<string, JobHandler> = {
   train: trainJob,
@@ -19,4 +20,5 @@ export const JOBS: Record<string, JobHandler> = {
   misclassified: misclassifiedJob,
   weights: weightsJob,
   landscape: landscapeJob, 'landscape.images': normLabJob,
+  'data.probe': dataProbeJob,
 };

@@ -33,7 +33,8 @@ afterEach(async () => {
 });
 
 async function open(): Promise<Services> {
-  services = await createServices({ workspace: tmp.dir, workerPath: WORKER, env: { NORMLAB_BACKEND: 'wasm' } });
+  // One run at a time: these tests pin the sequential queue (parallel.test.ts covers the wider one).
+  services = await createServices({ workspace: tmp.dir, workerPath: WORKER, env: { NORMLAB_BACKEND: 'wasm' }, parallel: 1 });
   services.subscribe((event, payload) => seen.push({ event, payload }));
   return services;
 }
