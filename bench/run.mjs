@@ -2,14 +2,17 @@
 /**
  * NormLab training/inference benchmark: the S5 net at batch 128 on real MNIST digits.
  *
- *   npm run bench [-- --json] [-- --quick] [-- --only train|trainer|onnx|landscape]
+ *   npm run bench [-- --json] [-- --quick] [-- --only train|trainer|onnx|landscape|study]
  *
- * Sections (all by default; --only picks one, and may be repeated or comma-separated):
+ * Sections (all but study by default; --only picks one, and may be repeated or comma-separated):
  * - train: kernels/s5-reference.ts steps on wasm (threads 1 and 2 requested) and cpu, and PyTorch.
  * - trainer: the product's trainer (engine/train.ts trainRun) on mnist-sample, with a kernel profile.
  * - onnx: `node bench/onnx-bench.mjs` (ONNX Runtime inference), merged under "onnx".
  * - landscape: `node bench/landscape-bench.mjs` (loss-landscape grid points/s), under "landscape";
  *   shortened (--rows 1 --batches 250) unless it runs alone.
+ * - study: `node bench/study-bench.mjs` (the S6 study on full MNIST, 2 epochs: NormLab's parallel
+ *   queue against PyTorch one run after another and as 4 one-thread processes), under "study".
+ *   Minutes long, so only with --only study.
  *
  * How it runs TypeScript without tsx: rolldown (installed with vite 8) bundles
  * bench/train-bench.ts into node_modules/.cache/normlab-bench/ (tfjs and mnist stay external,
@@ -28,7 +31,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'node_modules', '.cache', 'normlab-bench');
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
-const SECTIONS = ['train', 'trainer', 'onnx', 'landscape'];
+const SECTIONS = ['train', 'trainer', 'onnx', 'landscape', 'study'];
 const only = process.argv.flatMap((a, i, all) => (all[i - 1] === '--only' ? a.split(',') : a.startsWith('--only=') ? a.slice(7).split(',') : []));
 for (const o of only) {
   if (!SECTIONS.includes(o)) {
@@ -36,7 +39,7 @@ for (const o of only) {
     process.exit(2);
   }
 }
-const want = (section) => only.length === 0 || only.includes(section);
+const want = (section) => (only.length === 0 && section !== 'study') || only.includes(section);
 const log = (s) => { if (!json) console.log(s); };
 
 async function bundle() {
@@ -133,6 +136,14 @@ if (want('onnx')) {
 if (want('landscape')) {
   const short = only.length !== 1 || quick;
   result.landscape = runJsonScript('loss landscape (landscape-bench)', 'landscape-bench.mjs', short ? ['--rows', '1', '--batches', '250'] : [], 300_000);
+}
+if (want('study')) {
+  if (json) result.study = runJsonScript('S6 study on full MNIST (study-bench)', 'study-bench.mjs', quick ? ['--epochs', '1', '--train-limit', '6000'] : [], 3_600_000);
+  else {
+    // Its own table, printed as it goes.
+    const r = spawnSync(process.execPath, [join(root, 'bench', 'study-bench.mjs'), ...(quick ? ['--epochs', '1', '--train-limit', '6000'] : [])], { cwd: root, stdio: 'inherit' });
+    result.study = { exit: r.status };
+  }
 }
 result.seconds = Math.round((performance.now() - t0) / 1000);
 
