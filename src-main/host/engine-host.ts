@@ -50,6 +50,8 @@ export interface EngineHostOptions {
   parallel?: number;
   /** Where the host gets the datasets it shares with its workers (default: loadDataset). */
   datasets?: (ref: string) => Promise<Dataset>;
+  /** Start the first worker on the first request instead of at once (CLI commands that may need none). */
+  lazy?: boolean;
 }
 
 /** Most workers a host runs at once, whatever is asked. */
@@ -92,7 +94,17 @@ export class EngineHost {
   constructor(private readonly opts: EngineHostOptions) {
     this.workerPath = opts.workerPath ?? fileURLToPath(new URL('./worker.js', import.meta.url));
     this.width = clampParallel(opts.parallel ?? defaultParallel());
-    this.slots.push(this.spawn(new Slot(0)));
+    if (!opts.lazy) this.ensureStarted();
+  }
+
+  /** The first worker, started if it is not yet (it answers ready() and ping()). */
+  private ensureStarted(): Slot {
+    let first = this.slots.find((s) => s.index === 0);
+    if (!first) {
+      first = this.spawn(new Slot(0));
+      this.slots.unshift(first);
+    }
+    return first;
   }
 
   /** Jobs that run at once. */
@@ -122,9 +134,9 @@ export class EngineHost {
     return this.width;
   }
 
-  /** The worker of the first job running (else the first worker): tests terminate it from outside. */
-  get worker(): Worker {
-    return (this.slots.find((s) => s.running) ?? this.slots[0]).worker;
+  /** The worker of the first job running (else the first worker, if started): tests terminate it from outside. */
+  get worker(): Worker | undefined {
+    return (this.slots.find((s) => s.running) ?? this.slots[0])?.worker;
   }
 
   private spawn(slot: Slot): Slot {
@@ -345,12 +357,12 @@ export class EngineHost {
   /** Backend and versions, after a round trip to the (first) worker. */
   async ready(): Promise<Ready> {
     this.retryIfBroken();
-    return this.slots[0].readyPromise;
+    return this.ensureStarted().readyPromise;
   }
 
   /** A live answer from the first worker (answers even while a job trains). */
   async ping(timeoutMs = 10_000): Promise<unknown> {
-    const slot = this.slots[0];
+    const slot = this.ensureStarted();
     await slot.readyPromise;
     const id = randomUUID();
     return new Promise((resolve, reject) => {
@@ -416,7 +428,7 @@ export class EngineHost {
 
   /** Test hook: crash the worker of the first running job (else the first worker). */
   crashForTest(how: 'throw' | 'exit' = 'exit'): void {
-    this.worker.postMessage({ type: 'crash', how } satisfies ToWorker);
+    this.worker?.postMessage({ type: 'crash', how } satisfies ToWorker);
   }
 
   progressOf(jobId: string): Progress | undefined {

@@ -89,6 +89,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     return info;
   }
 
+  // The seam other executors plug into (a study's runs are independent jobs); runs.* use the local queue.
   const executor = localExecutor(host, queueTrain);
   const queueSettings = (): QueueSettings => ({
     parallel: host.parallel,
@@ -130,27 +131,27 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         // The owner pid makes a run queued here show as interrupted if this process dies before it starts.
         const run = workspace.updateRun(created.id, { pid: process.pid });
         emit('run.updated', run);
-        return { run, job: executor.submit(run, false) };
+        return { run, job: queueTrain(run, false) };
       },
     },
     'runs.resume': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         const run = workspace.getRun(id);
-        if (executor.jobFor(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
+        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
         if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
         const queued = workspace.updateRun(id, { status: 'queued', error: undefined, pid: process.pid });
         emit('run.updated', queued);
-        return { run: queued, job: executor.submit(queued, true) };
+        return { run: queued, job: queueTrain(queued, true) };
       },
     },
     'runs.cancel': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        const job = executor.jobFor(id);
+        const job = host.jobForRun(id);
         if (!job) return { cancelled: false };
         const queued = job.state === 'queued';
-        const ok = executor.cancel(id);
+        const ok = host.cancel(job.id);
         if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', pid: undefined }));
         return { cancelled: ok };
       },
@@ -158,7 +159,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     'runs.delete': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        if (executor.jobFor(id)) throw new ApiError('conflict', `run ${id} is queued or running; cancel it first`);
+        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is queued or running; cancel it first`);
         workspace.deleteRun(id);
         return { deleted: true };
       },

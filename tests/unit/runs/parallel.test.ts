@@ -12,6 +12,7 @@ import { loadDataset } from '../../../src-main/data/dataset';
 import { isShared } from '../../../src-main/data/shared';
 import { threadsPerRun } from '../../../src-main/engine/threads';
 import type { DataProbeResult } from '../../../src-main/host/jobs/data-probe';
+import { EngineHost } from '../../../src-main/host/engine-host';
 import { createServices, type Services } from '../../../src-main/services';
 import { WORKER, notBuilt, tempDir, until } from './helpers';
 
@@ -137,6 +138,18 @@ describe.skipIf(missing)(`the parallel queue${missing ? ` (skipped: ${missing})`
     await until(() => jobFinished(resumed.job.id), 180_000, 'the resumed run', 50);
     expect(s.workspace.getRun(a.run.id)).toMatchObject({ status: 'done', epochsDone: 2 });
     expect(s.workspace.readMetrics(a.run.id).map((m) => m.epoch)).toEqual([1, 2]);
+  });
+
+  it('a lazy host starts no worker until a job comes, then only as many as the jobs need', async () => {
+    const host = new EngineHost({ workspace: tmp.dir, workerPath: WORKER, env: { NORMLAB_BACKEND: 'wasm' }, parallel: 3, lazy: true });
+    try {
+      expect(host.workerCount).toBe(0);
+      const r = (await host.submit('data.probe', { ref: 'mnist-sample', index: 0 }, { title: 'probe' }).done) as DataProbeResult;
+      expect(r.shared).toBe(true);
+      expect(host.workerCount).toBe(1);
+    } finally {
+      await host.close();
+    }
   });
 
   it('threads 0 (auto) gives each run the cores divided by the runs at once; queue.set changes the width', async () => {
