@@ -25,6 +25,10 @@ export interface ServicesOptions {
   workspace: string;
   /** Make the folder a workspace even if it holds other files (CLI --init). */
   init?: boolean;
+  /** Open the workspace for reading only: a missing one is not created (read-only CLI commands). */
+  readOnly?: boolean;
+  /** Start the engine worker on the first request that needs it (CLI). */
+  lazyEngine?: boolean;
   workerPath?: string;
   env?: Record<string, string>;
 }
@@ -43,8 +47,8 @@ function toApiError(e: unknown): ApiError {
 }
 
 export async function createServices(opts: ServicesOptions): Promise<Services> {
-  const workspace = new Workspace(opts.workspace, { init: opts.init });
-  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env });
+  const workspace = new Workspace(opts.workspace, { init: opts.init, readOnly: opts.readOnly });
+  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env, lazy: opts.lazyEngine });
   const listeners = new Set<(event: EventName, payload: unknown) => void>();
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners) l(event, payload);
@@ -119,7 +123,12 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
-      handler: async ({ id }) => ({ run: workspace.getRun(id), metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
+      handler: async ({ id }) => {
+        const run = workspace.getRun(id);
+        // Damage beyond run.json (a metrics line that is not a record) is reported with the run.
+        const damaged = run.damaged ?? workspace.damage(id) ?? undefined;
+        return { run: damaged ? { ...run, damaged } : run, metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) };
+      },
     },
     'runs.start': {
       schema: z.object({ settings: z.record(z.string(), z.unknown()), study: z.string().max(200).optional() }).strict() as never,
