@@ -107,3 +107,24 @@ export interface ModelSummary {
   totalParams: number;
   totalMacs: number;
 }
+
+/**
+ * A graph whose placeholders are filled in from the run's settings (`resolveGraph` in model/):
+ * every norm node names its kind and every dropout its rate. This is what engines train and
+ * what a run records.
+ */
+export type ResolvedNode =
+  | Exclude<GraphNode, NormNode | DropoutNode | Dropout2dNode>
+  | (NormNode & { norm: NormChoice })
+  | (DropoutNode & { rate: number })
+  | (Dropout2dNode & { rate: number });
+export interface ResolvedGraph extends Omit<ModelGraph, 'nodes'> {
+  nodes: ResolvedNode[];
+}
+
+/** One problem with a graph, phrased for a person: the node ('' for the graph itself), the field, what does not fit. */
+export interface ModelIssue {
+  node: string;
+  field?: string;
+  message: string;
+}
