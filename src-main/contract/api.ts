@@ -4,6 +4,7 @@
  */
 import type { TrainSettings, SettingIssue } from './settings';
 import type { OnnxApi } from './onnx';
+import type { ModelApi } from './model-api';
 import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
@@ -146,7 +147,7 @@ export interface CoreApi {
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
 }
 
-export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi;
+export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi & ModelApi;
 export type Method = keyof Api;
 export type Req<M extends Method> = Api[M]['req'];
 export type Res<M extends Method> = Api[M]['res'];
@@ -171,6 +172,7 @@ export const METHODS = [
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',
   'onnx.export', 'onnx.exports', 'onnx.download', 'onnx.reveal', 'onnx.infer', 'onnx.bench',
   'landscape.compute', 'landscape.images',
+  'model.import', 'model.describe', 'model.save', 'model.list',
 ] as const satisfies readonly Method[];
 export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'run.steps', 'engine.status'] as const satisfies readonly EventName[];
 

@@ -20,6 +20,7 @@
 import onnxProto from 'onnx-proto';
 import type { GraphNode, ModelGraph, NormChoice, Pads } from '../contract/model-graph';
 import { MODEL_GRAPH_FORMAT } from '../contract/model-graph';
+import { describeIssue, paramSpecs, stateSpecs, validateGraph } from '../model';
 
 const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -705,9 +706,28 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
     nodes: kept,
     ...(kept[kept.length - 1].name !== ref ? { output: ref } : {}),
   };
+  // The layer table has the last word on shapes: an import that does not fit it is refused
+  // here, naming the node, rather than at the first training step.
+  const issues = validateGraph(graph);
+  if (issues.length) {
+    throw new ImportError(file, issues.map((i) => ({ node: i.node ?? graph.name, op: 'graph', ...(i.field ? { attribute: i.field } : {}), message: i.message })),
+      `${file}: the imported graph does not check out: ${issues.map(describeIssue).join('; ')}`);
+  }
+  const keptWeights = Object.fromEntries(Object.entries(weights).filter(([k]) => needed.has(k.slice(0, k.lastIndexOf('/')))));
+  if (keep) {
+    const specs = [...paramSpecs(graph), ...stateSpecs(graph)];
+    const wrong = specs.filter((p) => !keptWeights[p.name] || keptWeights[p.name].shape.join() !== p.shape.join());
+    const extra = Object.keys(keptWeights).filter((k) => !specs.some((p) => p.name === k));
+    if (wrong.length || extra.length) {
+      throw new ImportError(file, [], `${file}: the imported weights do not match the graph: ${[
+        ...wrong.map((p) => `${p.name} should be [${p.shape.join(', ')}], found ${keptWeights[p.name] ? `[${keptWeights[p.name].shape.join(', ')}]` : 'nothing'}`),
+        ...extra.map((k) => `${k} has no place in the graph`),
+      ].join('; ')}`);
+    }
+  }
   return {
     graph,
-    weights: keep ? Object.fromEntries(Object.entries(weights).filter(([k]) => needed.has(k.slice(0, k.lastIndexOf('/'))))) : null,
+    weights: keep ? keptWeights : null,
     report: { file, producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim(), opset, onnxOps, dropped, notes, torchKeys },
   };
 }
