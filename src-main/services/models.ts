@@ -186,7 +186,7 @@ export const modelsFeature: Feature = (ctx) => ({
     handler: async (p) => {
       const name = safeName(p.name ?? (p.file ? basename(p.file) : 'imported'));
       const out = p.out ?? join(modelsDir(ctx.workspace.root), `${name}.json`);
-      return importModel({ file: p.file, bytes: p.base64 !== undefined ? Buffer.from(p.base64, 'base64') : undefined, name, weights: p.weights, out });
+      return importModel({ file: p.file, bytes: p.base64 !== undefined ? Buffer.from(p.base64, 'base64') : undefined, name: p.name, weights: p.weights, out });
     },
   },
   'model.describe': {
