@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, constants as fsConstants, existsSync, lstatSync, openSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../contract/api';
 import { createServices, type Services } from '../services';
 
@@ -35,6 +36,48 @@ export async function withServices<T>(
     return await fn(s);
   } finally {
     await s.close();
+  }
+}
+
+/**
+ * Writes a file where the user told the CLI to (--out): never over an existing file unless
+ * `force`, and never through a symlink (the last path component is opened with O_NOFOLLOW; with
+ * `force`, a temp file is renamed over the old file, which replaces a link instead of following it).
+ */
+export function writeOutFile(path: string, data: Uint8Array | string, force: boolean): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isSymbolicLink()) throw new Error(`${path} is a symbolic link; refusing to write through it (remove it or choose another --out)`);
+  if (st && !force) throw new Error(`${path} exists; add --force to overwrite it`);
+  if (st && !st.isFile()) throw new Error(`${path} exists and is not a regular file`);
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new Error(`folder ${dir} does not exist`);
+  if (!st) {
+    const fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o644);
+    try {
+      writeSync(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(16)}.tmp`);
+  const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o644);
+  try {
+    writeSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
 }
 

@@ -53,7 +53,16 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners) l(event, payload);
   };
+  /** Run locks held by this process, by training job id: released the moment the job ends. */
+  const jobLocks = new Map<string, RunLock>();
   host.on((event, payload) => {
+    if (event === 'job.updated') {
+      const j = payload as JobInfo;
+      if ((j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') && jobLocks.has(j.id)) {
+        jobLocks.get(j.id)!.release();
+        jobLocks.delete(j.id);
+      }
+    }
     if (event === 'job.event') {
       const p = payload as { name: string; payload: unknown };
       emit(p.name as EventName, p.payload as never);
@@ -90,7 +99,11 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       } catch {
         // deleted
       }
-    }).finally(() => lock.release());
+    }).finally(() => {
+      lock.release();
+      jobLocks.delete(info.id);
+    });
+    jobLocks.set(info.id, lock);
     return info;
   }
 

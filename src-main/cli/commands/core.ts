@@ -104,11 +104,11 @@ export const resume: Command = {
     if (!id) throw new UsageError('resume needs a run id (see normlab runs)');
     return withServices(workspaceDir(values.workspace), async (s) => {
       const { run, job, resume: cut } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
-      // What resume kept and dropped goes to stderr, so that --json stdout stays one record a line.
-      for (const line of resumeLines(run.id, cut)) process.stderr.write(`${line}\n`);
+      // What resume kept and dropped: lines before training, or (--json) a field of the summary.
+      if (!values.json) for (const line of resumeLines(run.id, cut)) out(line);
       const final = await followRun(s, run, job, Boolean(values.json));
       const summary = await runSummary(s, final);
-      out(values.json ? JSON.stringify(summary) : humanSummary(summary));
+      out(values.json ? JSON.stringify({ ...summary, resume: cut }) : humanSummary(summary));
       return exitCodeFor(final);
     }, { readOnly: true });
   },
