@@ -93,8 +93,8 @@ export interface TextField<K extends keyof TrainSettings = keyof TrainSettings> 
 export type SettingField = NumberField | BoolField | ChoiceField | TextField;
 
 export const SETTINGS: readonly SettingField[] = [
-  { key: 'data', flag: 'data', label: 'Dataset', type: 'text', default: 'mnist-sample', maxLength: 4096, group: 'data', key_setting: true,
-    help: 'mnist-sample (embedded, 10,000 real MNIST digits), fashion-mnist (Debian dataset-fashion-mnist), or a folder of IDX files.' },
+  { key: 'data', flag: 'data', label: 'Dataset', type: 'text', default: 'mnist', maxLength: 4096, group: 'data', key_setting: true,
+    help: 'mnist (full MNIST, 60,000 train / 10,000 test, the default), mnist-sample (embedded, 10,000 real MNIST digits, for quick tries), fashion-mnist (Debian dataset-fashion-mnist), or a folder of IDX files.' },
   { key: 'epochs', flag: 'epochs', label: 'Epochs', type: 'number', integer: true, min: 1, max: 1000, default: 10, group: 'run', key_setting: true,
     help: 'Passes over the training split.' },
   { key: 'trainLimit', flag: 'train-limit', label: 'Train images', type: 'number', integer: true, min: 0, max: 10_000_000, default: 0, group: 'data',

@@ -70,7 +70,7 @@ function openInBrowser(url: string): void {
 export const train: Command = {
   name: 'train',
   summary: 'train one run (flags from the settings table)',
-  usage: `normlab train [--data mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR] [--json]\n\nFlags:\n${settingsHelp()}`,
+  usage: `normlab train [--data mnist|mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR] [--json]\n\nFlags:\n${settingsHelp()}`,
   async run(argv) {
     const { values } = parse(argv, { ...globalOptions, ...settingOptions() }, false);
     const settings = settingsFromFlags(values as Record<string, string | boolean | undefined>);

@@ -92,7 +92,7 @@ export const study: Command = {
   name: 'study',
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
-    'normlab study PRESET --out DIR [--data DIR|mnist-sample|fashion-mnist] [--epochs N] [--train-limit N] [--test-limit N]\n' +
+    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--epochs N] [--train-limit N] [--test-limit N]\n' +
     '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--workspace DIR] [--json]\n\n' +
     listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
     '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').',
