@@ -17,6 +17,8 @@ export interface TrainSettings {
   epochs: number;
   trainLimit: number;
   testLimit: number;
+  /** Share of the training split held out for validation (0 = the test split stands in for it). */
+  valSplit: number;
   batch: number;
   lr: number;
   linearScaling: boolean;
@@ -101,6 +103,8 @@ export const SETTINGS: readonly SettingField[] = [
     help: 'Use only the first N training images (0 = all).' },
   { key: 'testLimit', flag: 'test-limit', label: 'Test images', type: 'number', integer: true, min: 0, max: 10_000_000, default: 0, group: 'data',
     help: 'Evaluate on the first N test images (0 = all).' },
+  { key: 'valSplit', flag: 'val-split', label: 'Validation split', type: 'number', integer: false, min: 0, max: 0.5, default: 0.1, group: 'data',
+    help: 'Share of the training images held out for validation (seeded, stratified by class); best checkpoint and early stopping use it. 0 = use the test split as validation, as the course notebooks do.' },
   { key: 'batch', flag: 'batch', label: 'Batch size', type: 'number', integer: true, min: 1, max: 8192, default: 128, group: 'optimizer', key_setting: true,
     help: 'Images per optimizer step.' },
   { key: 'lr', flag: 'lr', label: 'Learning rate', type: 'number', integer: false, min: 1e-6, max: 10, default: 0.05, log: true, group: 'optimizer', key_setting: true,
@@ -150,7 +154,7 @@ export const SETTINGS: readonly SettingField[] = [
   { key: 'clipValue', flag: 'clip-value', label: 'Clip threshold', type: 'number', integer: false, min: 1e-6, max: 1e6, default: 1, group: 'regularization',
     help: 'Maximum global norm (clip=norm) or absolute value (clip=value).' },
   { key: 'earlyStop', flag: 'early-stop', label: 'Early-stopping patience', type: 'number', integer: true, min: 0, max: 1000, default: 0, group: 'regularization',
-    help: 'Stop after N epochs without a better test loss and restore the best weights (0 = off).' },
+    help: 'Stop after N epochs without a better validation loss and restore the best weights (0 = off).' },
   { key: 'augRotate', flag: 'aug-rotate', label: 'Rotate (°)', type: 'number', integer: false, min: 0, max: 180, default: 0, group: 'augmentation',
     help: 'Random rotation in ±degrees.' },
   { key: 'augShift', flag: 'aug-shift', label: 'Shift (px)', type: 'number', integer: true, min: 0, max: 14, default: 0, group: 'augmentation',

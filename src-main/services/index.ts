@@ -9,6 +9,7 @@ import { resolveSettings } from '../contract/settings';
 import { EngineHost, JobError } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import { listKnownDatasets, loadDataset } from '../data/dataset';
+import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
 
@@ -110,7 +111,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         const r = resolveSettings(settings as Record<string, unknown>);
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
         // Fail fast on a bad dataset, before a run is created for it.
-        await loadDataset(r.value.data);
+        checkPlannedSplits(await loadDataset(r.value.data), r.value);
         const created = workspace.createRun(r.value, { study, name: r.value.name });
         // The owner pid makes a run queued here show as interrupted if this process dies before it starts.
         const run = workspace.updateRun(created.id, { pid: process.pid });

@@ -5,6 +5,7 @@
  */
 import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
 import { loadDataset } from '../../data/dataset';
+import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
 import { countParams, s5Spec } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
@@ -44,6 +45,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       backend: backendInfo()?.backend ?? 'unknown',
       versions: engineVersions(),
       dataset: data.info,
+      splits: plannedSplitSizes(data.train, data.test.count, { ...settings, valSplit: settings.valSplit ?? 0 }),
       params: countParams(spec),
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
@@ -79,6 +81,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
             epochsDone: m.epoch,
             finalTestAcc: m.test_acc,
             bestTestAcc: Math.max(run.bestTestAcc ?? 0, m.test_acc),
+            ...(m.val_acc !== undefined ? { finalValAcc: m.val_acc, bestValAcc: Math.max(run.bestValAcc ?? 0, m.val_acc) } : {}),
             ...(state.best ? { bestEpoch: state.best.epoch } : {}),
           });
           ctx.emit('run.epoch', { runId: id, metrics: m });
