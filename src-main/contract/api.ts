@@ -91,9 +91,35 @@ export interface RunRecord {
   /** Images in each split as trained; valIsTest when valSplit was 0 (validation = test). */
   splits?: { train: number; val: number; test: number; valIsTest: boolean };
   error?: string;
-  /** Process that owns a running run; used to detect interrupted runs. */
-  pid?: number;
+  /** Who writes a queued or running run (its lock holder); a gone owner makes the run 'interrupted'. */
+  owner?: RunOwner;
+  /**
+   * Set when a file of the run does not match its schema: names the file and the field. A damaged
+   * run is listed, but analyses, exports and resume refuse it instead of guessing.
+   */
+  damaged?: string;
 }
+
+/** What a resume kept and dropped when it cut the run's append-only records back to its checkpoint. */
+export interface ResumeReport {
+  /** Epoch of the checkpoint the run resumes from; 0 = no usable checkpoint, the run starts over. */
+  epoch: number;
+  kept: { metrics: number; steps: number; bn: number; weights: number };
+  dropped: { metrics: number; steps: number; bn: number; weights: number };
+  /** Unreadable lines moved aside (to `<file>.damaged`), by file. */
+  damagedLines: { file: string; lines: number }[];
+  /** Why an earlier checkpoint than the newest was chosen, or none at all (empty when the newest was used). */
+  notes: string[];
+}
+
+/**
+ * The one writer of a run. A process is named by pid, start time ("<boot id>:<ticks>", absent
+ * where it cannot be read) and host, so a reused pid is recognised; a Slurm task by job id and
+ * array task id.
+ */
+export type RunOwner =
+  | { kind: 'process'; pid: number; startTime?: string; host: string }
+  | { kind: 'slurm'; jobId: string; arrayTaskId?: number; host?: string };
 
 export interface RunDetail {
   run: RunRecord;
@@ -154,7 +180,7 @@ export interface CoreApi {
   'runs.list': { req: Record<string, never>; res: RunRecord[] };
   'runs.get': { req: { id: string }; res: RunDetail };
   'runs.start': { req: { settings: Partial<TrainSettings>; study?: string }; res: { run: RunRecord; job: JobInfo } };
-  'runs.resume': { req: { id: string }; res: { run: RunRecord; job: JobInfo } };
+  'runs.resume': { req: { id: string }; res: { run: RunRecord; job: JobInfo; resume: ResumeReport } };
   'runs.cancel': { req: { id: string }; res: { cancelled: boolean } };
   'runs.delete': { req: { id: string }; res: { deleted: boolean } };
   'jobs.list': { req: Record<string, never>; res: JobInfo[] };

@@ -2,7 +2,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import type { EngineInfo, RunDetail, RunRecord } from '../../contract/api';
+import type { EngineInfo, JobInfo, ResumeReport, RunDetail, RunRecord } from '../../contract/api';
 import { parse, settingOptions, settingsFromFlags, settingsHelp, UsageError } from '../args';
 import { exitCodeFor, followRun, formatEpoch, globalOptions, out, runSummary, withServices, workspaceDir, type Command } from '../common';
 import { createServices } from '../../services';
@@ -15,7 +15,7 @@ export const info: Command = {
   usage: 'normlab info [--json] [--workspace DIR]',
   async run(argv) {
     const { values } = parse(argv, globalOptions, false);
-    const i = (await withServices(workspaceDir(values.workspace), (s) => s.handle('engine.info', {}))) as EngineInfo;
+    const i = (await withServices(workspaceDir(values.workspace), (s) => s.handle('engine.info', {}), { init: values.init, readOnly: true })) as EngineInfo;
     if (values.json) {
       out(JSON.stringify(i));
       return 0;
@@ -33,13 +33,13 @@ export const info: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'browser mode: serve the workbench on 127.0.0.1 with a per-launch token',
-  usage: 'normlab serve [--port N] [--open] [--workspace DIR]',
+  usage: 'normlab serve [--port N] [--open] [--workspace DIR [--init]]',
   async run(argv) {
     const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' } }, false);
     const port = values.port === undefined ? 0 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got ${values.port}`);
     const { startServer } = await import('../../server/server');
-    const services = await createServices({ workspace: workspaceDir(values.workspace) });
+    const services = await createServices({ workspace: workspaceDir(values.workspace), init: values.init === true });
     const rendererDir = join(dirname(fileURLToPath(import.meta.url)), '../renderer');
     const server = await startServer(services, { port, rendererDir });
     out(`NormLab browser mode: ${server.url}`);
@@ -70,18 +70,18 @@ function openInBrowser(url: string): void {
 export const train: Command = {
   name: 'train',
   summary: 'train one run (flags from the settings table)',
-  usage: `normlab train [--data mnist|mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR] [--json]\n\nFlags:\n${settingsHelp()}`,
+  usage: `normlab train [--data mnist|mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR [--init]] [--json]\n\nFlags:\n${settingsHelp()}`,
   async run(argv) {
     const { values } = parse(argv, { ...globalOptions, ...settingOptions() }, false);
     const settings = settingsFromFlags(values as Record<string, string | boolean | undefined>);
     return withServices(workspaceDir(values.workspace), async (s) => {
-      const { run, job } = (await s.handle('runs.start', { settings })) as { run: RunRecord; job: import('../../contract/api').JobInfo };
+      const { run, job } = (await s.handle('runs.start', { settings })) as { run: RunRecord; job: JobInfo };
       if (!values.json) out(`run ${run.id}: ${run.settings.epochs} epochs on ${run.settings.data}`);
       const final = await followRun(s, run, job, Boolean(values.json));
-      const summary = runSummary(s, final);
+      const summary = await runSummary(s, final);
       out(values.json ? JSON.stringify(summary) : humanSummary(summary));
       return exitCodeFor(final);
-    });
+    }, { init: values.init });
   },
 };
 
@@ -106,15 +106,33 @@ export const resume: Command = {
     const id = positionals[0];
     if (!id) throw new UsageError('resume needs a run id (see normlab runs)');
     return withServices(workspaceDir(values.workspace), async (s) => {
-      const { run, job } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: import('../../contract/api').JobInfo };
-      if (!values.json) out(`resuming ${run.id} after epoch ${run.epochsDone}`);
+      const { run, job, resume: cut } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
+      // What resume kept and dropped goes to stderr, so that --json stdout stays one record a line.
+      for (const line of resumeLines(run.id, cut)) process.stderr.write(`${line}\n`);
       const final = await followRun(s, run, job, Boolean(values.json));
-      const summary = runSummary(s, final);
+      const summary = await runSummary(s, final);
       out(values.json ? JSON.stringify(summary) : humanSummary(summary));
       return exitCodeFor(final);
-    });
+    }, { readOnly: true });
   },
 };
+
+/** What a resume says before it trains: the checkpoint it starts from and what it kept and dropped. */
+export function resumeLines(id: string, r: ResumeReport): string[] {
+  const n = (x: number, what: string) => `${x} ${what}${x === 1 ? '' : 's'}`;
+  const lines = r.notes.map((note) => `note: ${note}`);
+  lines.push(
+    r.epoch > 0
+      ? `resuming ${id} from its checkpoint after epoch ${r.epoch}`
+      : `run ${id} has no usable checkpoint: training it again from epoch 1`,
+  );
+  lines.push(
+    `kept ${n(r.kept.metrics, 'metrics line')}, ${n(r.kept.steps, 'step-loss line')}, ${n(r.kept.bn, 'BN record')}, ${n(r.kept.weights, 'per-epoch weight file')}; ` +
+      `dropped ${n(r.dropped.metrics, 'metrics line')}, ${n(r.dropped.steps, 'step-loss line')}, ${n(r.dropped.bn, 'BN record')}, ${n(r.dropped.weights, 'per-epoch weight file')} (after epoch ${r.epoch})`,
+  );
+  for (const d of r.damagedLines) lines.push(`moved ${n(d.lines, 'unreadable line')} of ${d.file} to ${d.file}.damaged`);
+  return lines;
+}
 
 export const runs: Command = {
   name: 'runs',
@@ -122,8 +140,7 @@ export const runs: Command = {
   usage: 'normlab runs [--workspace DIR] [--json]',
   async run(argv) {
     const { values } = parse(argv, globalOptions, false);
-    const { Workspace } = await import('../../store/workspace');
-    const list = new Workspace(workspaceDir(values.workspace)).listRuns();
+    const list = (await withServices(workspaceDir(values.workspace), (s) => s.handle('runs.list', {}), { init: values.init, readOnly: true })) as RunRecord[];
     if (values.json) {
       out(JSON.stringify(list));
       return 0;
@@ -134,6 +151,10 @@ export const runs: Command = {
     }
     out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} ${'best val acc'.padEnd(14)} final test acc`);
     for (const r of list) {
+      if (r.damaged) {
+        out(`${r.id.padEnd(24)} ${'damaged'.padEnd(13)} ${r.damaged}`);
+        continue;
+      }
       out(
         `${r.id.padEnd(24)} ${r.status.padEnd(13)} ${r.settings.data.slice(-14).padEnd(14)} ${`${r.epochsDone}/${r.settings.epochs}`.padEnd(7)} ` +
           `${r.settings.norm.padEnd(6)} ${String(r.settings.l1).padEnd(7)} ${String(r.settings.l2).padEnd(7)} ` +
@@ -152,15 +173,14 @@ export const show: Command = {
     const { values, positionals } = parse(argv, globalOptions);
     const id = positionals[0];
     if (!id) throw new UsageError('show needs a run id (see normlab runs)');
-    const { Workspace } = await import('../../store/workspace');
-    const ws = new Workspace(workspaceDir(values.workspace));
-    const detail: RunDetail = { run: ws.getRun(id), metrics: ws.readMetrics(id), files: ws.listFiles(id), steps: ws.readSteps(id) };
+    const detail = (await withServices(workspaceDir(values.workspace), (s) => s.handle('runs.get', { id }), { init: values.init, readOnly: true })) as RunDetail;
     if (values.json) {
       out(JSON.stringify(detail));
       return 0;
     }
     const r = detail.run;
     out(`run ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.status}${r.error ? ` — ${r.error}` : ''}`);
+    if (r.damaged) out(`DAMAGED: ${r.damaged} — analyses, exports and resume refuse this run`);
     out(`data ${r.settings.data}, backend ${r.backend}, ${r.params ?? '?'} parameters, created ${r.created}`);
     out(`settings ${JSON.stringify(r.settings)}`);
     for (const m of detail.metrics) out(formatEpoch(m, r.settings.epochs));
@@ -181,8 +201,7 @@ export const rm: Command = {
     const { values, positionals } = parse(argv, globalOptions);
     const id = positionals[0];
     if (!id) throw new UsageError('rm needs a run id (see normlab runs)');
-    const { Workspace } = await import('../../store/workspace');
-    new Workspace(workspaceDir(values.workspace)).deleteRun(id);
+    await withServices(workspaceDir(values.workspace), (s) => s.handle('runs.delete', { id }), { init: values.init, readOnly: true });
     out(`deleted ${id}`);
     return 0;
   },

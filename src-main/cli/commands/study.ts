@@ -1,7 +1,7 @@
 /** Study commands: study (run a preset and write a report), compare, misclassified. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { EpochMetrics, JobInfo, RunRecord } from '../../contract/api';
+import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../../contract/api';
 import type { CompareResult, CompareRow, MisclassifiedResult, StudyStartResult, WeightsResult } from '../../contract/study';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
 import { writeReport, s6Variant } from '../../analysis/report';
@@ -145,7 +145,7 @@ export const study: Command = {
       }
       if (!json) out(`study ${started.study.id} (${preset}): ${started.runs.length} new run(s), ${started.study.runIds.length} in the study; report → ${outDir}`);
       await followJobs(s, started.runs, started.jobs, json, seen);
-      const runs = started.study.runIds.map((id) => s.workspace.getRun(id));
+      const runs = await Promise.all(started.study.runIds.map(async (id) => ((await s.handle('runs.get', { id })) as RunDetail).run));
       const failed = runs.filter((r) => r.status === 'failed' || r.status === 'cancelled' || r.status === 'interrupted');
       if (failed.length === runs.length) throw new Error(`no run of study ${started.study.id} finished: ${failed.map((r) => `${r.name}: ${r.status}${r.error ? ` (${r.error})` : ''}`).join('; ')}`);
       const ok = runs.filter((r) => r.epochsDone > 0).map((r) => r.id);
