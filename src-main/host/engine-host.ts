@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { BackendInfo, JobInfo, JobKind, Progress } from '../contract/api';
-import { loadDataset, type Dataset } from '../data/dataset';
+import { loadDataset, type Dataset, type LoadOptions } from '../data/dataset';
 import { defaultParallel, threadsPerRun } from '../engine/threads';
 import type { DatasetFailure, FromWorker, ToWorker } from './protocol';
 
@@ -49,7 +49,7 @@ export interface EngineHostOptions {
   /** Jobs run at once, each on its own worker (default: one per core). */
   parallel?: number;
   /** Where the host gets the datasets it shares with its workers (default: loadDataset). */
-  datasets?: (ref: string) => Promise<Dataset>;
+  datasets?: (ref: string, opts: LoadOptions) => Promise<Dataset>;
   /** Start the first worker on the first request instead of at once (CLI commands that may need none). */
   lazy?: boolean;
 }
@@ -220,7 +220,7 @@ export class EngineHost {
       case 'init-failed':
         return; // handled in spawn()
       case 'dataset.request':
-        void this.shareDataset(slot, worker, m.id, m.ref);
+        void this.shareDataset(slot, worker, m.id, m.ref, m.opts);
         return;
       case 'progress': {
         const job = slot.running;
@@ -268,10 +268,10 @@ export class EngineHost {
   }
 
   /** Answers a worker's dataset request with the host's one shared copy (loaded on first use). */
-  private async shareDataset(slot: Slot, worker: Worker, id: string, ref: string): Promise<void> {
+  private async shareDataset(slot: Slot, worker: Worker, id: string, ref: string, opts: LoadOptions): Promise<void> {
     let reply: ToWorker;
     try {
-      const dataset = await (this.opts.datasets ?? loadDataset)(ref);
+      const dataset = await (this.opts.datasets ?? loadDataset)(ref, opts);
       reply = { type: 'dataset', id, dataset };
     } catch (e) {
       reply = { type: 'dataset', id, error: failureOf(e) };

@@ -3,7 +3,7 @@
  * Handled with exhaustive switches on both sides.
  */
 import type { BackendInfo, Progress } from '../contract/api';
-import type { Dataset } from '../data/dataset';
+import type { Dataset, LoadOptions } from '../data/dataset';
 
 /** A dataset the host could not load, for the worker to throw as the same DatasetError. */
 export interface DatasetFailure {
@@ -28,7 +28,7 @@ export type FromWorker =
   | { type: 'ready'; backend: BackendInfo; versions: Record<string, string> }
   | { type: 'init-failed'; message: string }
   /** Asks the host for a dataset by reference (loaded once there and shared by every worker). */
-  | { type: 'dataset.request'; id: string; ref: string }
+  | { type: 'dataset.request'; id: string; ref: string; opts: LoadOptions }
   | { type: 'progress'; id: string; progress: Progress }
   | { type: 'event'; id: string; name: string; payload: unknown }
   | { type: 'result'; id: string; value: unknown }

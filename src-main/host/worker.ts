@@ -26,11 +26,11 @@ if (data.autoThreads) setAutoThreads(data.autoThreads);
 const datasetWaiters = new Map<string, { resolve: (d: Dataset) => void; reject: (e: Error) => void }>();
 if (data.sharedData !== false) {
   setDatasetSource(
-    (ref) =>
+    (ref, opts) =>
       new Promise<Dataset>((resolve, reject) => {
         const id = randomUUID();
         datasetWaiters.set(id, { resolve, reject });
-        send({ type: 'dataset.request', id, ref });
+        send({ type: 'dataset.request', id, ref, opts });
       }),
   );
 }
