@@ -14,16 +14,31 @@ export function channelStats(
   h: number,
   w: number,
   c: number,
+  /** Only these images (indices into `images`, `count` of them), e.g. a training part kept as a view. */
+  index?: ArrayLike<number>,
 ): { mean: number[]; std: number[] } {
-  const total = count * h * w * c;
-  if (images.length < total) {
-    throw new RangeError(`channelStats: ${count} images of ${h}x${w}x${c} need ${total} bytes, got ${images.length}`);
-  }
+  const pixels = h * w * c;
+  const total = count * pixels;
   const hist = new Float64Array(256 * c);
-  if (c === 1) {
-    for (let i = 0; i < total; i++) hist[images[i]]++;
+  const count1 = (from: number, to: number) => {
+    if (c === 1) {
+      for (let i = from; i < to; i++) hist[images[i]]++;
+    } else {
+      for (let i = from; i < to; i += c) for (let ch = 0; ch < c; ch++) hist[ch * 256 + images[i + ch]]++;
+    }
+  };
+  if (index) {
+    if (index.length !== count) throw new RangeError(`channelStats: ${count} images but ${index.length} indices`);
+    for (let k = 0; k < count; k++) {
+      const j = index[k];
+      if ((j + 1) * pixels > images.length) throw new RangeError(`channelStats: image ${j} is past the ${images.length / pixels} images given`);
+      count1(j * pixels, (j + 1) * pixels);
+    }
   } else {
-    for (let i = 0; i < total; i += c) for (let ch = 0; ch < c; ch++) hist[ch * 256 + images[i + ch]]++;
+    if (images.length < total) {
+      throw new RangeError(`channelStats: ${count} images of ${h}x${w}x${c} need ${total} bytes, got ${images.length}`);
+    }
+    count1(0, total);
   }
   const perChannel = count * h * w;
   const mean: number[] = [];

@@ -44,8 +44,20 @@ export function validationCounts(classCounts: number[], fraction: number): numbe
  * @throws RangeError when the fraction leaves no validation or no training image.
  */
 export function splitValidation(s: Split, fraction: number, seed: number, pixels: number): TrainValSplit {
+  const parts = validationIndices(s, fraction, seed);
+  if (!parts) return { train: s, val: null };
+  return { train: takeSplit(s, parts.train, pixels), val: takeSplit(s, parts.val, pixels) };
+}
+
+/**
+ * The draw of splitValidation as image indices into `s` (each part ascending), without copying
+ * images: the trainer keeps its training part as a view of the shared dataset (runs trained at
+ * once then share one copy of the images). Null when the fraction is 0.
+ * @throws RangeError when the fraction leaves no validation or no training image.
+ */
+export function validationIndices(s: Split, fraction: number, seed: number): { train: Uint32Array; val: Uint32Array } | null {
   if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`validation fraction must be in [0, 1), got ${fraction}`);
-  if (fraction === 0) return { train: s, val: null };
+  if (fraction === 0) return null;
   let classes = 0;
   for (let i = 0; i < s.count; i++) if (s.labels[i] + 1 > classes) classes = s.labels[i] + 1;
   const byClass: number[][] = Array.from({ length: classes }, () => []);
@@ -64,7 +76,7 @@ export function splitValidation(s: Split, fraction: number, seed: number, pixels
     throw new RangeError(`a validation fraction of ${fraction} of ${s.count} training images leaves no validation image; use more images or --val-split 0`);
   }
   if (trainIdx.length === 0) throw new RangeError(`a validation fraction of ${fraction} leaves no training image`);
-  return { train: takeSplit(s, trainIdx, pixels), val: takeSplit(s, valIdx, pixels) };
+  return { train: Uint32Array.from(trainIdx), val: Uint32Array.from(valIdx) };
 }
 
 /** Sizes of the three splits a run will use (after the train/test limits and the validation split). */

@@ -9,7 +9,7 @@ import type { LossKind, TrainSettings } from '../contract/settings';
 import type { Dataset, Split } from '../data/dataset';
 import { channelStats, gatherBatch } from '../data/normalize';
 import { augmentBatch } from '../data/augment';
-import { splitValidation } from '../data/split';
+import { takeSplit, validationIndices } from '../data/split';
 import type { BnRecord, EvalResult, NamedWeights, TrainState } from './model-types';
 import { buildModel, type Model, type ParamRef } from './model';
 import { Optimizer, lrAt } from './optim';
@@ -156,14 +156,19 @@ export async function trainRun(
   if (test.count < 1) throw new Error(`dataset ${data.info.name}: the test split is empty`);
   // Held out of train (seeded, stratified): best checkpoint and early stopping look only at it.
   const valSplit = settings.valSplit ?? 0;
-  const { train, val } = splitValidation(limited, valSplit, settings.seed, pixels);
+  // The training part stays a view of the dataset through an index list, so runs trained at once
+  // share the host's one copy of the images; only the validation part (a tenth) is copied.
+  const parts = validationIndices(limited, valSplit, settings.seed);
+  const val = parts ? takeSplit(limited, parts.val, pixels) : null;
+  const trainIndex = parts?.train ?? null;
+  const train = { count: trainIndex ? trainIndex.length : limited.count };
   const valIsTest = val === null;
   if (resume && resume.epoch > settings.epochs) {
     throw new Error(`resume: the checkpoint is after epoch ${resume.epoch}, but the run has only ${settings.epochs} epochs`);
   }
 
   const normalization = resume?.normalization ??
-    (settings.normalizeInput ? channelStats(train.images, train.count, h, w, c) : { mean: new Array(c).fill(0), std: new Array(c).fill(1) });
+    (settings.normalizeInput ? channelStats(limited.images, train.count, h, w, c, trainIndex ?? undefined) : { mean: new Array(c).fill(0), std: new Array(c).fill(1) });
   const fill = normalization.mean.map((m, i) => (0 - m) / (normalization.std[i] > 1e-12 ? normalization.std[i] : 1));
 
   const model = buildModel(spec, settings.seed);
@@ -233,9 +238,11 @@ export async function trainRun(
   try {
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const t0 = performance.now();
-      const order = settings.shuffle
+      const shuffled = settings.shuffle
         ? permutation(train.count, mulberry32(deriveSeed(settings.seed, STREAM.shuffle, epoch)))
         : Uint32Array.from({ length: train.count }, (_, i) => i);
+      // Positions in the training part → images of the (shared) dataset.
+      const pick = trainIndex ? shuffled.map((i) => trainIndex[i]) : shuffled;
       let lossSum = 0;
       let correctSum = 0;
       let normSum = 0;
@@ -246,13 +253,13 @@ export async function trainRun(
       for (let step = 0; step < steps; step++) {
         const start = step * batch;
         const n = Math.min(batch, train.count - start);
-        const x = gatherBatch(train.images, order, start, n, pixels, normalization.mean, normalization.std, buf);
+        const x = gatherBatch(limited.images, pick, start, n, pixels, normalization.mean, normalization.std, buf);
         if (augment) {
           augmentBatch(x, n, h, w, c, { rotate: settings.augRotate, shift: settings.augShift, erase: settings.augErase },
             mulberry32(deriveSeed(settings.seed, STREAM.augment, epoch, step)), fill);
         }
         const labels = new Int32Array(n);
-        for (let i = 0; i < n; i++) labels[i] = train.labels[order[start + i]];
+        for (let i = 0; i < n; i++) labels[i] = limited.labels[pick[start + i]];
         lr = lrAt(settings, epoch, step, steps);
         const cfg: StepConfig = {
           lr,
