@@ -87,10 +87,18 @@ export function out(line: string): void {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+/**
+ * One epoch as a line: train, validation and test, each named. A run without a validation split
+ * (valSplit 0, or recorded before the split existed) prints "val = test" instead of repeating it.
+ */
 export function formatEpoch(m: EpochMetrics, epochs: number): string {
+  const val = m.val_loss !== undefined && !m.val_is_test
+    ? `val loss ${m.val_loss.toFixed(4)} acc ${pct(m.val_acc ?? NaN)}  `
+    : 'val = test  ';
   return (
     `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  ` +
     `train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
+    val +
     `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  ` +
     `lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)}s` +
     (m.events?.length ? `  [${m.events.join(', ')}]` : '')
@@ -189,9 +197,13 @@ export async function runSummary(s: Services, run: RunRecord): Promise<Record<st
     run_id: run.id,
     status: run.status,
     epochs: last?.epoch ?? 0,
+    val_acc: last ? (last.val_acc ?? last.test_acc) : null,
+    val_loss: last ? (last.val_loss ?? last.test_loss) : null,
+    val_is_test: last ? last.val_loss === undefined || last.val_is_test === true : null,
     test_acc: last?.test_acc ?? null,
     test_loss: last?.test_loss ?? null,
     best_epoch: run.bestEpoch ?? null,
+    best_val_acc: run.bestValAcc ?? run.bestTestAcc ?? null,
     best_test_acc: run.bestTestAcc ?? null,
     backend: run.backend,
     seconds: Number(seconds.toFixed(2)),

@@ -4,6 +4,7 @@
  */
 import type { TrainSettings, SettingIssue } from './settings';
 import type { OnnxApi } from './onnx';
+import type { ModelApi } from './model-api';
 import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
@@ -15,6 +16,15 @@ export interface EpochMetrics {
   epoch: number;
   train_loss: number;
   train_acc: number;
+  /**
+   * Validation split (held out of train): model selection and early stopping use it. Absent in
+   * records written before the split existed: there validation = test, and readers say so.
+   * With valSplit 0 the engine writes the test numbers here (and `val_is_test: true`).
+   */
+  val_loss?: number;
+  val_acc?: number;
+  /** True when the run had no validation split (valSplit 0): val_* are the test split's numbers. */
+  val_is_test?: boolean;
   test_loss: number;
   test_acc: number;
   lr: number;
@@ -72,9 +82,15 @@ export interface RunRecord {
   finished?: string;
   /** Last completed epoch (0 before the first). */
   epochsDone: number;
+  /** Epoch with the lowest validation loss (the best checkpoint). */
   bestEpoch?: number;
   bestTestAcc?: number;
   finalTestAcc?: number;
+  /** Highest and last validation accuracy; absent for runs recorded before the validation split. */
+  bestValAcc?: number;
+  finalValAcc?: number;
+  /** Images in each split as trained; valIsTest when valSplit was 0 (validation = test). */
+  splits?: { train: number; val: number; test: number; valIsTest: boolean };
   error?: string;
   /** Who writes a queued or running run (its lock holder); a gone owner makes the run 'interrupted'. */
   owner?: RunOwner;
@@ -172,7 +188,7 @@ export interface CoreApi {
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
 }
 
-export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi;
+export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi & ModelApi;
 export type Method = keyof Api;
 export type Req<M extends Method> = Api[M]['req'];
 export type Res<M extends Method> = Api[M]['res'];
@@ -197,6 +213,7 @@ export const METHODS = [
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',
   'onnx.export', 'onnx.exports', 'onnx.download', 'onnx.reveal', 'onnx.infer', 'onnx.bench',
   'landscape.compute', 'landscape.images',
+  'model.import', 'model.describe', 'model.save', 'model.list',
 ] as const satisfies readonly Method[];
 export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'run.steps', 'engine.status'] as const satisfies readonly EventName[];
 

@@ -10,7 +10,8 @@ import { EngineHost, JobError } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import type { RunLock } from '../store/owner';
 import { checkDataPaths, resolveRoots } from './data-roots';
-import { listKnownDatasets, loadDataset } from '../data/dataset';
+import { listKnownDatasets, loadRunDataset } from '../data/dataset';
+import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
 
@@ -156,7 +157,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         const r = resolveSettings(settings as Record<string, unknown>);
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
         // Fail fast on a bad dataset, before a run is created for it.
-        await loadDataset(r.value.data);
+        checkPlannedSplits(await loadRunDataset(r.value, workspace.root), r.value);
         workspace.cleanup();
         const created = workspace.createRun(r.value, { study, name: r.value.name });
         return underLock(created.id, (lock) => {

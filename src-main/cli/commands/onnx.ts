@@ -72,7 +72,7 @@ export const inferCmd: Command = {
   name: 'infer',
   summary: 'run an .onnx through onnxruntime-node on a dataset\'s test split: accuracy, loss, images/s',
   usage:
-    'normlab infer FILE.onnx --data DIR|mnist-sample|fashion-mnist [--limit N] [--threads N] [--batch N] [--json]\n\n' +
+    'normlab infer FILE.onnx --data mnist|mnist-sample|fashion-mnist|DIR [--limit N] [--threads N] [--batch N] [--json]\n\n' +
     '  Inputs are normalized with the mean/std in the model\'s metadata (none when it was baked in).',
   async run(argv) {
     const { values, positionals } = parse(argv, {
@@ -83,7 +83,7 @@ export const inferCmd: Command = {
       batch: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UsageError('give exactly one .onnx file');
-    if (!values.data) throw new UsageError('--data is required (mnist-sample, fashion-mnist or a folder of IDX files)');
+    if (!values.data) throw new UsageError('--data is required (mnist, mnist-sample, fashion-mnist or a folder of IDX files)');
     // ORT needs no engine worker, so this door calls the service function directly (no tfjs start-up).
     const r: InferResult = await inferFile(positionals[0], values.data as string, {
       limit: intFlag('limit', values.limit, 0, 10_000_000),

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Tensor as OrtTensor } from 'onnxruntime-node';
 import type { ExportResult, InferBenchResult, InferBenchRow } from '../../contract/onnx';
 import type { RunRecord } from '../../contract/api';
-import { loadDataset, type Dataset } from '../../data/dataset';
+import { loadRunDataset, type Dataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel, type Model } from '../../engine/model';
 import type { TrainState } from '../../engine/model-types';
@@ -78,7 +78,7 @@ async function loadRunModel(workspace: string, runId: string, want?: 'best' | 'l
     state = ws.readCheckpoint(runId, tag);
   }
   if (!state) throw new Error(`run ${runId} has no ${want ?? 'best or last'} checkpoint yet; train at least one epoch first`);
-  const data = await loadDataset(run.settings.data);
+  const data = await loadRunDataset(run.settings, workspace);
   const spec = s5Spec(run.settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
   const model = buildModel(spec, run.settings.seed);
   try {

@@ -106,9 +106,9 @@ export async function killScenario(root: string, opts: { trainKills: number; exp
   const rng = mulberry32(opts.seed);
   const figures: KillFigures = { seed: opts.seed, trainKills: 0, exportKills: 0, midWrite: 0, atWriteKills: 0, resumes: 0, offsetsMs: [] };
   const common = ['--workspace', root, '--json'];
-  const small = ['--train-limit', '400', '--test-limit', '200', '--batch', '50'];
+  const small = ['--data', 'mnist-sample', '--train-limit', '400', '--test-limit', '200', '--batch', '50'];
 
-  const by = await runCli(['train', '--epochs', '1', '--train-limit', '200', '--test-limit', '100', '--name', 'bystander', ...common]);
+  const by = await runCli(['train', '--data', 'mnist-sample', '--epochs', '1', '--train-limit', '200', '--test-limit', '100', '--name', 'bystander', ...common]);
   expect(by.code, by.stderr).toBe(0);
   const bystanderId = (JSON.parse(by.lines.at(-1)!) as { run_id: string }).run_id;
   const bystanders = { [bystanderId]: hashTree(join(root, 'runs', bystanderId)) };
