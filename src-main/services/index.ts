@@ -172,7 +172,10 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running here`);
-        const run = workspace.requireIntact(id, 'resume');
+        const run = workspace.getRun(id);
+        // A run.json that cannot say what the run trained cannot be resumed; a damaged metrics line
+        // can: resume moves it to metrics.jsonl.damaged and cuts the records back to the checkpoint.
+        if (run.damaged) throw new ApiError('invalid', `resume refused: run ${id} is damaged (${run.damaged}); nothing is guessed around it`);
         if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
         workspace.cleanup();
         return underLock(id, (lock) => {
