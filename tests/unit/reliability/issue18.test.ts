@@ -12,6 +12,7 @@ import { writeOutFile } from '../../../src-main/cli/common';
 import { CrashGuard, crashPageUrl } from '../../../src-main/electron/crash-guard';
 import { checkDataPaths, resolveRoots } from '../../../src-main/services/data-roots';
 import { inferFile } from '../../../src-main/services/onnx';
+import { createServices } from '../../../src-main/services';
 import { exportOnnx } from '../../../src-main/onnx/export';
 import { initBackend } from '../../../src-main/engine/backend';
 import { perturbedModel, specFor } from '../onnx/helpers';
@@ -69,6 +70,17 @@ describe('item 2: browser mode reads datasets only from its roots', () => {
     no('landscape.images', { data: '/usr/share' });
     expect(() => checkDataPaths('runs.start', { settings: { data: '/tmp' } }, [])).toThrow(/none: start it with normlab serve --data-root DIR/);
     expect(() => resolveRoots([join(root, 'missing')])).toThrow(/--data-root .*missing: no such folder/);
+  });
+
+  it('the services of a browser session refuse a path outside its roots before anything runs', async () => {
+    const s = await createServices({ workspace: join(root, 'ws-browser'), dataRoots: [join(root, 'datasets')], lazyEngine: true });
+    try {
+      await expect(s.handle('runs.start', { settings: { data: '/usr/share/datasets/fashion-mnist', epochs: 1 } })).rejects.toMatchObject({ code: 'invalid' });
+      await expect(s.handle('onnx.infer', { file: '/etc/hostname', data: 'mnist-sample' })).rejects.toThrow(/onnx.infer: file "\/etc\/hostname" is outside/);
+      expect(s.workspace.listRuns()).toEqual([]);
+    } finally {
+      await s.close();
+    }
   });
 });
 
