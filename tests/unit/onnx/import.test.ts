@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
-import type { GraphNode } from '../../../src-main/contract/model-graph';
+import type { GraphNode, ModelGraph } from '../../../src-main/contract/model-graph';
+import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
+import { resolveGraph } from '../../../src-main/model';
 import { ImportError, importOnnx, oihwToHwio, torchStateKey } from '../../../src-main/onnx/import';
 import { referenceForward } from './graph-reference';
 import { fixtureBytes, fixtureExpect, fixtureImages, fixturePath, IMPORTABLE, maxDiff } from './import-fixtures';
@@ -24,7 +26,8 @@ describe('import-model on the PyTorch fixtures', () => {
       expect(r.graph.classes).toBe(10);
       expect(learnable(r.weights!)).toBe(ex.params);
       const n = ex.images.indices.length;
-      const logits = referenceForward(r.graph, r.weights!, fixtureImages(n), n);
+      // 'auto' norms resolved as a default run resolves them (batch norm, momentum 0.1, ε 1e-5).
+      const logits = referenceForward(resolveGraph(r.graph, DEFAULT_SETTINGS) as ModelGraph, r.weights!, fixtureImages(n), n);
       const d = maxDiff(logits, ex.logits);
       expect(d.scale).toBeGreaterThan(0.1);
       expect(d.abs).toBeLessThan(1e-4 * Math.max(1, d.scale));
@@ -40,7 +43,9 @@ describe('import-model on the PyTorch fixtures', () => {
       ...['conv2d', 'norm', 'relu', 'conv2d', 'norm', 'relu', 'conv2d', 'norm', 'relu', 'conv2d', 'norm', 'relu', 'gap', 'dense'],
     ]);
     expect(byName(graph.nodes, 'b1.0')).toEqual({ name: 'b1.0', op: 'conv2d', inputs: ['input'], filters: 8, kernel: 3, bias: false });
-    expect(byName(graph.nodes, 'b1.1')).toEqual({ name: 'b1.1', op: 'norm', inputs: ['b1.0'], norm: { kind: 'batch', momentum: 0.1, eps: 1e-5, convention: 'pytorch' } });
+    expect(byName(graph.nodes, 'b1.1')).toEqual({ name: 'b1.1', op: 'norm', inputs: ['b1.0'], norm: 'auto' });
+    const kept = importOnnx(fixtureBytes('s5like'), 's5like.onnx', { norm: 'keep' }).graph;
+    expect(byName(kept.nodes, 'b1.1')).toEqual({ name: 'b1.1', op: 'norm', inputs: ['b1.0'], norm: { kind: 'batch', momentum: 0.1, eps: 1e-5, convention: 'pytorch' } });
     expect(byName(graph.nodes, 'pool.maxpool')).toMatchObject({ op: 'maxpool', kernel: 2, inputs: ['t1'] });
     expect(byName(graph.nodes, 'fc')).toEqual({ name: 'fc', op: 'dense', inputs: ['gap'], units: 10, bias: true });
     expect(report.dropped).toEqual([{ node: '/Flatten', op: 'Flatten', why: 'flatten after global pooling (already flat here)' }]);
