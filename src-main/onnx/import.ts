@@ -261,6 +261,7 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
     );
   }
   const input: [number, number, number] = [inDims[2]!, inDims[3]!, inDims[1]!];
+  const batchDim = inDims[0];
   vals.set(dataInputs[0].name ?? '', { kind: 'data', ref: 'input', rank: 4 });
   const outputs = g.output ?? [];
   if (outputs.length !== 1) throw new ImportError(file, [], `${file}: expected one output (the logits), found ${outputs.length}`);
@@ -511,6 +512,8 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
         let shape: (number | 'N' | null)[] | null = null;
         if (target?.kind === 'const') shape = target.data as number[];
         else if (target?.kind === 'shape') shape = target.values;
+        // A file exported with a fixed batch size B has the batch constant-folded into the target.
+        if (shape && shape.length === 2 && batchDim !== null && shape[0] === batchDim) shape = ['N', shape[1]];
         const keepsBatch = shape && shape.length === 2 && (shape[0] === 'N' || shape[0] === 0 || shape[0] === -1) && (shape[1] === -1 || typeof shape[1] === 'number');
         if (!shape) {
           problem(`the target shape could not be worked out (${target?.kind === 'opaque' ? target.why : 'it is computed from ops the importer does not evaluate'})`, 'shape');

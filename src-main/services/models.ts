@@ -134,6 +134,22 @@ export function weightsFit(file: string, g: ModelGraph): boolean {
   }
 }
 
+/**
+ * The weights a model file names (its `weights` field, relative to the file), or null when it
+ * names none. A named file that is missing or damaged is an error naming it: a run must not
+ * silently start from the seeded init when the user imported weights.
+ */
+export function loadModelWeights(specPath: string, graph: Pick<ModelGraph, 'weights'>): ReturnType<typeof decodeWeights> | null {
+  if (!graph.weights) return null;
+  const file = resolve(dirname(resolve(specPath)), graph.weights);
+  if (!existsSync(file)) throw new ApiError('not-found', `${resolve(specPath)} names weights ${graph.weights}, but ${file} is missing`);
+  try {
+    return decodeWeights(readFileSync(file), file);
+  } catch (e) {
+    throw new ApiError('invalid', (e as Error).message);
+  }
+}
+
 /** Saves a graph (validated) as models/NAME.json in the workspace. */
 export function saveModel(workspace: string, name: string, graph: unknown): { path: string; summary: ReturnType<typeof summarize> } {
   if (!NAME_RE.test(name)) throw new ApiError('invalid', `model name "${name}": use letters, digits, . _ - (at most 100)`);

@@ -136,13 +136,13 @@ function node(opType: string, name: string, input: string[], output: string[], a
           : Number.isInteger(v) ? { name: k, type: onnx.AttributeProto.AttributeType.INT, i: v } : { name: k, type: onnx.AttributeProto.AttributeType.FLOAT, f: v }),
   });
 }
-function modelBytes(nodes: ReturnType<typeof node>[], inits: ReturnType<typeof tensor>[], inShape = [1, 1, 4, 4], out = 'y'): Uint8Array {
+function modelBytes(nodes: ReturnType<typeof node>[], inits: ReturnType<typeof tensor>[], inShape = [1, 1, 4, 4], out = 'y', batch: number | string = 'n'): Uint8Array {
   const vi = (name: string, dims: (number | string)[]) => ({
     name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
   });
   const m = onnx.ModelProto.create({
     irVersion: 8, opsetImport: [{ domain: '', version: 14 }], producerName: 'test',
-    graph: { name: 'g', node: nodes, initializer: inits, input: [vi('x', ['n', ...inShape.slice(1)])], output: [vi(out, ['n', 3])] },
+    graph: { name: 'g', node: nodes, initializer: inits, input: [vi('x', [batch, ...inShape.slice(1)])], output: [vi(out, [batch, 3])] },
   });
   return onnx.ModelProto.encode(m).finish();
 }
@@ -195,6 +195,22 @@ describe('import-model on hand-built graphs', () => {
     } catch (e) {
       expect((e as ImportError).problems.map((p) => `${p.node}:${p.attribute ?? p.op}`)).toEqual(['conv:weight', 'conv:auto_pad', 'rs:shape', 'sm:Softmax']);
     }
+  });
+
+  it('a file exported with a fixed batch of 1: Reshape to the constant [1, -1] is still a flatten', () => {
+    const bytes = modelBytes(
+      [
+        node('Conv', 'conv', ['x', 'w'], ['c'], { kernel_shape: [3, 3] }),
+        node('Reshape', 'rs', ['c', 'shape'], ['d']),
+        node('Gemm', 'fc', ['d', 'W'], ['y'], { transB: 1 }),
+      ],
+      [tensor('w', [2, 1, 3, 3], new Array(18).fill(0.5)), int64('shape', [1, -1]), tensor('W', [3, 8], new Array(24).fill(0.1))],
+      [1, 1, 4, 4],
+      'y',
+      1,
+    );
+    const r = importOnnx(bytes, 'b1.onnx');
+    expect(r.graph.nodes.map((n) => n.op)).toEqual(['conv2d', 'flatten', 'dense']);
   });
 
   it('oihwToHwio moves element [o, i, y, x] to [y, x, i, o]', () => {
