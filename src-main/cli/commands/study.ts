@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../../contract/api';
-import type { CompareResult, MisclassifiedResult, StudyStartResult, WeightsResult } from '../../contract/study';
+import type { CompareResult, CompareRow, MisclassifiedResult, StudyStartResult, WeightsResult } from '../../contract/study';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
@@ -92,7 +92,7 @@ export const study: Command = {
   name: 'study',
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
-    'normlab study PRESET --out DIR [--data DIR|mnist-sample|fashion-mnist] [--epochs N] [--train-limit N] [--test-limit N]\n' +
+    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--epochs N] [--train-limit N] [--test-limit N]\n' +
     '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--workspace DIR] [--json]\n\n' +
     listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
     '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').',
@@ -166,7 +166,7 @@ export const study: Command = {
           runs: compare.table, failed: failed.map((r) => ({ id: r.id, status: r.status, error: r.error })), explanation: report.explanation,
         }));
       } else {
-        for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} final ${pct(t.finalTestAcc)}  best ${pct(t.bestTestAcc)} @${t.bestAccEpoch}  |w|<1e-3 ${pct(t.sparsity)}`);
+        for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} ${valText(t)}  test ${pct(t.finalTestAcc)}  |w|<1e-3 ${pct(t.sparsity)}`);
         for (const e of report.explanation) out(`• ${e}`);
         out(`report: ${join(outDir, 'index.html')}`);
         if (failed.length) out(`warning: ${failed.length} run(s) did not finish: ${failed.map((r) => `${r.name} (${r.status})`).join(', ')}`);
@@ -175,6 +175,12 @@ export const study: Command = {
     });
   },
 };
+
+/** Validation columns of a table row: "val final … best … @epoch", marked when validation = test. */
+function valText(t: CompareRow): string {
+  const name = t.valSource === 'held-out' ? 'val' : 'val(=test)';
+  return `${name} final ${pct(t.finalValAcc)}  best ${pct(t.bestValAcc)} @${t.bestAccEpoch ?? '—'}`;
+}
 
 export const compare: Command = {
   name: 'compare',
@@ -194,7 +200,7 @@ export const compare: Command = {
         out(JSON.stringify({ table: c.table, diff: c.diff, groups: c.groups, ...(outDir ? { report: join(outDir, 'index.html') } : {}) }));
         return 0;
       }
-      for (const t of c.table) out(`${t.runId}  ${t.name.padEnd(30).slice(0, 30)} final ${pct(t.finalTestAcc)}  best ${pct(t.bestTestAcc)} @${t.bestAccEpoch ?? '—'}  |w|<1e-3 ${pct(t.sparsity)}  ‖W‖ ${t.kernelNorm?.toFixed(2) ?? '—'}`);
+      for (const t of c.table) out(`${t.runId}  ${t.name.padEnd(30).slice(0, 30)} ${valText(t)}  test ${pct(t.finalTestAcc)}  |w|<1e-3 ${pct(t.sparsity)}  ‖W‖ ${t.kernelNorm?.toFixed(2) ?? '—'}`);
       if (c.diff.length) {
         out('settings that differ:');
         for (const d of c.diff) out(`  ${d.label.padEnd(24)} ${c.runs.map((r) => JSON.stringify(d.values[r.run.id])).join('  ')}`);
