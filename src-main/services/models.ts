@@ -17,6 +17,7 @@ import { describeIssue, isPreset, paramSpecs, presetGraph, stateSpecs, summarize
 import { ImportError, importOnnx } from '../onnx/import';
 import { decodeWeights, encodeWeights } from '../store/checkpoint-format';
 import { nodeFileLayer } from '../store/file-layer';
+export { loadModelWeights } from '../store/model-weights';
 import type { Feature } from './features';
 
 const files = nodeFileLayer();
@@ -131,22 +132,6 @@ export function weightsFit(file: string, g: ModelGraph): boolean {
     return [...paramSpecs(g), ...stateSpecs(g)].every((p) => w[p.name] && w[p.name].shape.join() === p.shape.join());
   } catch {
     return false;
-  }
-}
-
-/**
- * The weights a model file names (its `weights` field, relative to the file), or null when it
- * names none. A named file that is missing or damaged is an error naming it: a run must not
- * silently start from the seeded init when the user imported weights.
- */
-export function loadModelWeights(specPath: string, graph: Pick<ModelGraph, 'weights'>): ReturnType<typeof decodeWeights> | null {
-  if (!graph.weights) return null;
-  const file = resolve(dirname(resolve(specPath)), graph.weights);
-  if (!existsSync(file)) throw new ApiError('not-found', `${resolve(specPath)} names weights ${graph.weights}, but ${file} is missing`);
-  try {
-    return decodeWeights(readFileSync(file), file);
-  } catch (e) {
-    throw new ApiError('invalid', (e as Error).message);
   }
 }
 
