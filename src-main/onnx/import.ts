@@ -143,6 +143,10 @@ function tensorToConst(t: TensorProto, source: string): ConstVal | OpaqueVal {
   const count = dims.reduce((a, b) => a * b, 1);
   const raw = t.rawData && t.rawData.length ? t.rawData : null;
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
+  const width = { [onnx.TensorProto.DataType.FLOAT]: 4, [onnx.TensorProto.DataType.INT32]: 4, [onnx.TensorProto.DataType.DOUBLE]: 8, [onnx.TensorProto.DataType.INT64]: 8 }[t.dataType ?? 0];
+  if (!dims.every((d) => Number.isInteger(d) && d >= 0) || (raw && width && raw.length !== count * width)) {
+    return { kind: 'opaque', why: `${source} is damaged: shape [${dims.join(', ')}] does not match its ${raw ? raw.length : 0} bytes` };
+  }
   switch (t.dataType) {
     case onnx.TensorProto.DataType.FLOAT: {
       const data = new Float32Array(count);
@@ -361,6 +365,10 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
       const v = ins[i];
       if (!v) {
         problem(`${what} (input ${i + 1}) is missing`, what);
+        return null;
+      }
+      if (v.kind === 'opaque') {
+        problem(`${what} (input ${i + 1}): ${v.why}`, what);
         return null;
       }
       if (v.kind !== 'const') {

@@ -220,3 +220,29 @@ describe('import-model on hand-built graphs', () => {
     expect(t[11]).toBe(21);
   });
 });
+
+describe('import-model on damaged files', () => {
+  it('truncated or bit-flipped fixtures end in an ImportError (or import), never another exception', () => {
+    const base = fixtureBytes('resnet_tiny');
+    let state = 12345;
+    const rand = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let k = 0; k < 60; k++) {
+      const b = Uint8Array.from(base);
+      if (k % 2) {
+        const cut = Math.floor(rand() * b.length);
+        try {
+          importOnnx(b.subarray(0, cut), 'cut.onnx');
+        } catch (e) {
+          expect(e).toBeInstanceOf(ImportError);
+        }
+      } else {
+        for (let j = 0; j < 8; j++) b[Math.floor(rand() * b.length)] ^= 1 << Math.floor(rand() * 8);
+        try {
+          importOnnx(b, 'flipped.onnx');
+        } catch (e) {
+          expect(e).toBeInstanceOf(ImportError);
+        }
+      }
+    }
+  });
+});
