@@ -8,6 +8,7 @@ import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
 import type { LandscapeApi } from './landscape';
+import type { RunSlurm, SlurmInfo } from './slurm';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -78,6 +79,8 @@ export interface RunRecord {
   error?: string;
   /** Process that owns a running run; used to detect interrupted runs. */
   pid?: number;
+  /** The Slurm array task that owns the run (studies run with --executor slurm); its state is merged in when read. */
+  slurm?: RunSlurm;
 }
 
 export interface RunDetail {
@@ -144,6 +147,8 @@ export interface CoreApi {
   'runs.delete': { req: { id: string }; res: { deleted: boolean } };
   'jobs.list': { req: Record<string, never>; res: JobInfo[] };
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
+  /** Whether studies can go to Slurm here (sbatch found and answering), and why not. */
+  'slurm.info': { req: Record<string, never>; res: SlurmInfo };
 }
 
 export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi;
@@ -165,7 +170,7 @@ export type EventName = keyof Events;
 /** Runtime lists the transports check names against (kept in sync by the type below). */
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
-  'jobs.list', 'jobs.cancel',
+  'jobs.list', 'jobs.cancel', 'slurm.info',
   'bn.timeline', 'bn.inspect',
   'dropout.analyze',
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',

@@ -11,6 +11,7 @@ import { Workspace } from '../store/workspace';
 import { listKnownDatasets, loadDataset } from '../data/dataset';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
+import { cancelTask, mergeSlurm, slurmInfo, SlurmError } from './slurm';
 
 export interface Services {
   handle(method: string, params: unknown): Promise<unknown>;
@@ -36,6 +37,7 @@ function toApiError(e: unknown): ApiError {
     return new ApiError(code, message);
   }
   if (e instanceof JobError) return new ApiError(err.code === 'dataset' ? 'dataset' : 'engine', message);
+  if (e instanceof SlurmError) return new ApiError('invalid', message);
   return new ApiError('internal', message);
 }
 
@@ -99,10 +101,11 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         return { ...backend, training, versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },
     },
-    'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
+    // Runs owned by Slurm tasks get the scheduler's state merged in (services/slurm.ts).
+    'runs.list': { schema: empty, handler: async () => mergeSlurm(workspace, workspace.listRuns()) },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
-      handler: async ({ id }) => ({ run: workspace.getRun(id), metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
+      handler: async ({ id }) => ({ run: (await mergeSlurm(workspace, [workspace.getRun(id)]))[0], metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
     },
     'runs.start': {
       schema: z.object({ settings: z.record(z.string(), z.unknown()), study: z.string().max(200).optional() }).strict() as never,
@@ -133,7 +136,14 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         const job = host.jobForRun(id);
-        if (!job) return { cancelled: false };
+        if (!job) {
+          // A run owned by a Slurm task (any node): scancel, SIGINT first so it records itself cancelled.
+          const run = workspace.getRun(id);
+          if (!run.slurm) return { cancelled: false };
+          const ok = await cancelTask(workspace, run);
+          if (ok) emit('run.updated', (await mergeSlurm(workspace, [workspace.getRun(id)]))[0]);
+          return { cancelled: ok };
+        }
         const queued = job.state === 'queued';
         const ok = host.cancel(job.id);
         if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', pid: undefined }));
@@ -149,6 +159,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       },
     },
     'jobs.list': { schema: empty, handler: async () => host.jobs() },
+    'slurm.info': { schema: empty, handler: async () => slurmInfo() },
     'jobs.cancel': {
       schema: z.object({ id: z.string().max(100) }).strict(),
       handler: async ({ id }) => ({ cancelled: host.cancel(id) }),

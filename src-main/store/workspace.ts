@@ -504,7 +504,9 @@ export class Workspace {
     if (problem) return { record: this.brokenRecord(id, `${file} is not a run record: ${problem}`), broken: true };
     const rec = { ...(parsed as unknown as RunRecord), id };
 
-    if ((rec.status === 'running' || rec.status === 'queued') && rec.pid !== undefined && !this.isPidAlive(rec.pid)) {
+    // A run owned by a Slurm task may be training on another node, where its pid means nothing
+    // here: the services ask Slurm instead (services/slurm.ts, mergeSlurm).
+    if ((rec.status === 'running' || rec.status === 'queued') && rec.pid !== undefined && !rec.slurm && !this.isPidAlive(rec.pid)) {
       const stamp = this.now().toISOString();
       const fixed: RunRecord = {
         ...rec,
