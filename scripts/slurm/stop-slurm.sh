@@ -4,6 +4,10 @@
 # the state, logs and config so the next start is from scratch.
 set -uo pipefail
 
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  exec sudo -n env SLURM_ROOT="${SLURM_ROOT:-}" "$0" "$@"
+fi
+
 ROOT=${SLURM_ROOT:-/tmp/normlab-slurm}
 RUN=$ROOT/run
 export SLURM_CONF=$ROOT/etc/slurm.conf

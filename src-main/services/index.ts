@@ -11,7 +11,7 @@ import { Workspace } from '../store/workspace';
 import { listKnownDatasets, loadDataset } from '../data/dataset';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
-import { cancelTask, mergeSlurm, slurmInfo, SlurmError } from './slurm';
+import { cancelTask, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
 
 export interface Services {
   handle(method: string, params: unknown): Promise<unknown>;
@@ -56,6 +56,15 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       emit(event as EventName, payload as never);
     }
   });
+
+  // Runs trained by Slurm tasks (other processes, maybe other nodes) show live through polling.
+  const slurmWatch = watchSlurmRuns(workspace, (event, payload) => emit(event, payload as never));
+  const withSlurm = async (runs: RunRecord[]): Promise<RunRecord[]> => {
+    if (!runs.some((r) => r.slurm)) return runs;
+    const merged = await mergeSlurm(workspace, runs);
+    if (merged.some((r) => r.slurm && (r.status === 'queued' || r.status === 'running'))) slurmWatch.touch();
+    return merged;
+  };
 
   /** Queues a training job for a run (new or resumed); a crash marks the run interrupted. */
   function queueTrain(run: RunRecord, resume: boolean): JobInfo {
@@ -102,10 +111,10 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       },
     },
     // Runs owned by Slurm tasks get the scheduler's state merged in (services/slurm.ts).
-    'runs.list': { schema: empty, handler: async () => mergeSlurm(workspace, workspace.listRuns()) },
+    'runs.list': { schema: empty, handler: async () => withSlurm(workspace.listRuns()) },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
-      handler: async ({ id }) => ({ run: (await mergeSlurm(workspace, [workspace.getRun(id)]))[0], metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
+      handler: async ({ id }) => ({ run: (await withSlurm([workspace.getRun(id)]))[0], metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
     },
     'runs.start': {
       schema: z.object({ settings: z.record(z.string(), z.unknown()), study: z.string().max(200).optional() }).strict() as never,
@@ -177,6 +186,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return value;
     },
     call: (method, params) => dispatch(table, method, params),
+    watchSlurm: () => slurmWatch.touch(),
   };
   for (const feature of FEATURES) Object.assign(table, feature(ctx));
 
@@ -195,6 +205,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return () => listeners.delete(listener);
     },
     async close() {
+      slurmWatch.close();
       listeners.clear();
       await host.close();
     },

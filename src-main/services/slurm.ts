@@ -56,7 +56,7 @@ export async function slurmInfo(client: SlurmClient = systemSlurm): Promise<Slur
   const v = await client.run('sbatch', ['--version']);
   if (v.code === -1) return { available: false, reason: 'sbatch was not found on PATH: install the Slurm client (slurm-client) on this machine, or run NormLab on the cluster\'s login node' };
   if (v.code !== 0) return { available: false, reason: `sbatch --version failed: ${firstLine(v.stderr) || `exit ${v.code}`}` };
-  const version = firstLine(v.stdout).replace(/^slurm\s*/i, '');
+  const version = /\d+\.\d+(\.\d+)?/.exec(v.stdout)?.[0] ?? firstLine(v.stdout);
   const p = await client.run('sinfo', ['-h', '-o', '%P']);
   if (p.code !== 0) {
     return { available: false, version, reason: `sbatch ${version} is here but the Slurm controller does not answer (sinfo: ${firstLine(p.stderr) || `exit ${p.code}`}); check SLURM_CONF and that slurmctld runs` };
@@ -377,14 +377,98 @@ export async function cancelTask(ws: Workspace, run: RunRecord, opts: { client?:
     return true;
   }
   if (state !== 'running') return false;
-  const r = await client.run('scancel', ['--signal=INT', '--full', task]);
-  if (r.code !== 0) throw new SlurmError(`scancel --signal=INT ${task} failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
+  // scancel may answer non-zero (seen: exit 229 while the task's batch step was still starting)
+  // and yet deliver the signal: judge by the task's state, and fall back to a plain scancel.
+  await client.run('scancel', ['--signal=INT', '--full', task]);
   const deadline = Date.now() + (opts.graceMs ?? 15_000);
-  while (Date.now() < deadline) {
+  let stopped = false;
+  while (!stopped && Date.now() < deadline) {
     await new Promise((res) => setTimeout(res, 250));
     const now = await queryTasks([s.jobId], client);
-    if (now && now.get(task)?.state !== 'running') return true;
+    stopped = Boolean(now && now.get(task)?.state !== 'running');
   }
-  await client.run('scancel', [task]);
+  if (!stopped) {
+    const r = await client.run('scancel', [task]);
+    if (r.code !== 0) throw new SlurmError(`scancel ${task} failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
+  }
+  // The user asked: a task stopped before `normlab train` could record it (still starting) is cancelled too.
+  const after = ws.getRun(run.id);
+  if (after.status === 'queued' || after.status === 'running' || after.status === 'interrupted') {
+    ws.updateRun(run.id, { status: 'cancelled', error: undefined, pid: undefined, finished: new Date().toISOString() });
+  }
   return true;
+}
+
+// ---------------------------------------------------------------- live view of runs trained elsewhere
+
+export interface SlurmWatcher {
+  /** (Re)starts polling: call when Slurm runs may be active (listed, submitted). */
+  touch(): void;
+  close(): void;
+}
+
+/**
+ * Polls the workspace and Slurm every `everyMs` while some Slurm-owned run is queued or running,
+ * and emits what a local job would have: 'run.updated' when a run's record or task state changes,
+ * 'run.epoch' for each epoch its task appended to metrics.jsonl. Stops by itself when none is left
+ * active; touch() starts it again.
+ */
+export function watchSlurmRuns(
+  ws: Workspace,
+  emit: (event: 'run.updated' | 'run.epoch', payload: unknown) => void,
+  opts: { everyMs?: number; client?: SlurmClient } = {},
+): SlurmWatcher {
+  const everyMs = opts.everyMs ?? 2000;
+  const seen = new Map<string, { key: string; epochs: number }>();
+  let timer: NodeJS.Timeout | null = null;
+  let busy = false;
+  let closed = false;
+
+  const tick = async (): Promise<void> => {
+    if (busy || closed) return;
+    busy = true;
+    try {
+      const owned = ws.listRuns().filter((r) => r.slurm);
+      const watched = owned.filter((r) => r.status === 'queued' || r.status === 'running' || r.status === 'interrupted' || seen.has(r.id));
+      const merged = await mergeSlurm(ws, watched, opts.client);
+      let active = 0;
+      for (const r of merged) {
+        const live = r.status === 'queued' || r.status === 'running';
+        if (live) active += 1;
+        const prev = seen.get(r.id);
+        const key = JSON.stringify([r.status, r.epochsDone, r.updated, r.slurm?.state, r.slurm?.note]);
+        const epochs = prev?.epochs ?? r.epochsDone;
+        if (prev && prev.key !== key) {
+          if (r.epochsDone > epochs) {
+            for (const m of ws.readMetrics(r.id)) if (m.epoch > epochs && m.epoch <= r.epochsDone) emit('run.epoch', { runId: r.id, metrics: m });
+          }
+          emit('run.updated', r);
+        }
+        if (live || (prev && prev.key !== key)) seen.set(r.id, { key, epochs: Math.max(epochs, r.epochsDone) });
+        else seen.delete(r.id);
+      }
+      if (!active && timer) {
+        clearInterval(timer);
+        timer = null;
+      }
+    } catch {
+      // a run deleted or a file being replaced: the next tick sees the settled state
+    } finally {
+      busy = false;
+    }
+  };
+
+  return {
+    touch() {
+      if (closed || timer) return;
+      timer = setInterval(() => void tick(), everyMs);
+      timer.unref?.();
+      void tick();
+    },
+    close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+  };
 }

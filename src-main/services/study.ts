@@ -118,6 +118,7 @@ export const studyFeature: Feature = (ctx) => {
           }
           const runs = created.map((r) => ws.getRun(r.id));
           for (const r of runs) ctx.emit('run.updated', r);
+          ctx.watchSlurm?.();
           return { study, runs, jobs: [], slurm };
         }
         const runs: RunRecord[] = [];

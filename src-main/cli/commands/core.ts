@@ -222,25 +222,27 @@ export const cancel: Command = {
   async run(argv) {
     const { values, positionals } = parse(argv, globalOptions);
     if (!positionals.length) throw new UsageError('give run or study ids (normlab runs lists them)');
-    return withServices(workspaceDir(values.workspace), async (s) => {
-      const ids: string[] = [];
-      const studies = new Set(s.workspace.listStudies().map((x) => x.id));
-      for (const p of positionals) ids.push(...(studies.has(p) ? s.workspace.getStudy(p).runIds : [p]));
-      const results: { run_id: string; cancelled: boolean; status: string; note?: string }[] = [];
-      for (const id of ids) {
-        const run = s.workspace.getRun(id);
-        if (!run.slurm) {
-          results.push({ run_id: id, cancelled: false, status: run.status, note: 'not a Slurm run: stop it where it trains (Ctrl-C or the app)' });
-          continue;
-        }
-        const { cancelled } = (await s.handle('runs.cancel', { id })) as { cancelled: boolean };
-        const after = ((await s.handle('runs.get', { id })) as RunDetail).run;
-        results.push({ run_id: id, cancelled, status: after.status, ...(cancelled ? {} : { note: `its Slurm task is ${after.slurm?.state ?? 'unknown'}` }) });
+    // Only the workspace and the Slurm client: no engine to start, so scancel goes out at once.
+    const { Workspace } = await import('../../store/workspace');
+    const { cancelTask, mergeSlurm } = await import('../../services/slurm');
+    const ws = new Workspace(workspaceDir(values.workspace));
+    const ids: string[] = [];
+    const studies = new Set(ws.listStudies().map((x) => x.id));
+    for (const p of positionals) ids.push(...(studies.has(p) ? ws.getStudy(p).runIds : [p]));
+    const results: { run_id: string; cancelled: boolean; status: string; note?: string }[] = [];
+    for (const id of ids) {
+      const run = ws.getRun(id);
+      if (!run.slurm) {
+        results.push({ run_id: id, cancelled: false, status: run.status, note: 'not a Slurm run: stop it where it trains (Ctrl-C or the app)' });
+        continue;
       }
-      if (values.json) out(JSON.stringify(results));
-      else for (const r of results) out(`${r.run_id}: ${r.cancelled ? 'cancelled' : 'not cancelled'} (now ${r.status})${r.note ? ` — ${r.note}` : ''}`);
-      return results.some((r) => r.cancelled) || results.every((r) => r.status !== 'running' && r.status !== 'queued') ? 0 : 1;
-    });
+      const cancelled = await cancelTask(ws, run);
+      const [after] = await mergeSlurm(ws, [ws.getRun(id)]);
+      results.push({ run_id: id, cancelled, status: after.status, ...(cancelled ? {} : { note: `its Slurm task is ${after.slurm?.state ?? 'unknown'}` }) });
+    }
+    if (values.json) out(JSON.stringify(results));
+    else for (const r of results) out(`${r.run_id}: ${r.cancelled ? 'cancelled' : 'not cancelled'} (now ${r.status})${r.note ? ` — ${r.note}` : ''}`);
+    return results.some((r) => r.cancelled) || results.every((r) => r.status !== 'running' && r.status !== 'queued') ? 0 : 1;
   },
 };
 

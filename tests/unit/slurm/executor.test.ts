@@ -160,7 +160,7 @@ describe('asking Slurm', () => {
     const down = await slurmInfo(fakeClient({ 'sbatch --version': { code: 0, stdout: 'slurm 22.05.8\n' }, sinfo: { code: 1, stderr: 'sinfo: error: Unable to contact slurm controller (connect failure)\n' } }));
     expect(down).toMatchObject({ available: false, version: '22.05.8' });
     expect(down.reason).toContain('the Slurm controller does not answer (sinfo: sinfo: error: Unable to contact slurm controller');
-    const up = await slurmInfo(fakeClient({ 'sbatch --version': { code: 0, stdout: 'slurm 22.05.8\n' }, sinfo: { code: 0, stdout: 'debug*\nlong\n' } }));
+    const up = await slurmInfo(fakeClient({ 'sbatch --version': { code: 0, stdout: 'slurm-wlm 22.05.8\n' }, sinfo: { code: 0, stdout: 'debug*\nlong\n' } }));
     expect(up).toEqual({ available: true, version: '22.05.8', partitions: ['debug*', 'long'], reason: 'sbatch 22.05.8, partitions debug*, long' });
   });
 

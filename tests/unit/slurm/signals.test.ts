@@ -82,7 +82,7 @@ describe.skipIf(missing)(`signals in normlab train${missing ? ` (skipped: ${miss
     for (let i = 0; i < 3; i++) {
       for (const k of CURVE_KEYS) expect(Math.abs(metrics[i][k] - refMetrics[i][k]), `epoch ${i + 1} ${k}`).toBeLessThanOrEqual(1e-5);
     }
-  });
+  }, 300_000);
 
   it('SIGINT mid-epoch: exit 130, run cancelled by the user with its finished epochs kept', async () => {
     const ws = join(tmp.dir, 'int');
@@ -94,7 +94,7 @@ describe.skipIf(missing)(`signals in normlab train${missing ? ` (skipped: ${miss
     expect(run).toMatchObject({ status: 'cancelled', epochsDone: 1 });
     expect(run.pid).toBeUndefined();
     expect(run.error).toBeUndefined();
-  });
+  }, 180_000);
 
   it('SIGTERM before the first step: exit 143, the queued run is recorded interrupted, not left running', async () => {
     const ws = join(tmp.dir, 'early');
@@ -105,5 +105,5 @@ describe.skipIf(missing)(`signals in normlab train${missing ? ` (skipped: ${miss
     const runs = JSON.parse(listed.stdout) as RunRecord[];
     expect(runs.map((x) => [x.id, x.status, x.epochsDone])).toEqual([[r.id, 'interrupted', 0]]);
     expect(runs[0].error).toMatch(/SIGTERM/);
-  });
+  }, 180_000);
 });
