@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { EpochMetrics, JobInfo, RunRecord } from '../contract/api';
+import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../contract/api';
 import { createServices, type Services } from '../services';
 
 export interface Command {
@@ -11,6 +11,8 @@ export interface Command {
 
 export const globalOptions = {
   workspace: { type: 'string' },
+  /** Make --workspace a workspace even though the folder holds other files. */
+  init: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -19,9 +21,16 @@ export function workspaceDir(flag: unknown): string {
   return resolve(typeof flag === 'string' && flag ? flag : process.env.NORMLAB_WORKSPACE || 'normlab-workspace');
 }
 
-/** Runs fn with services over the workspace and always shuts the engine down. */
-export async function withServices<T>(workspace: string, fn: (s: Services) => Promise<T>): Promise<T> {
-  const s = await createServices({ workspace });
+/**
+ * Runs fn with services over the workspace and always shuts the engine down. The engine worker
+ * starts only when a request needs it; `readOnly` commands create no workspace where none is.
+ */
+export async function withServices<T>(
+  workspace: string,
+  fn: (s: Services) => Promise<T>,
+  opts: { init?: unknown; readOnly?: boolean } = {},
+): Promise<T> {
+  const s = await createServices({ workspace, init: opts.init === true, readOnly: opts.readOnly, lazyEngine: true });
   try {
     return await fn(s);
   } finally {
@@ -169,18 +178,20 @@ export async function followRun(s: Services, run: RunRecord, job: JobInfo, json:
   } finally {
     if (!stop) signals.release();
   }
-  const final = s.workspace.getRun(run.id);
+  const final = ((await s.handle('runs.get', { id: run.id })) as RunDetail).run;
   // A job stopped before it trained (still queued when the signal came) never wrote its record.
-  if (signals.signal && (final.status === 'queued' || final.status === 'running' || (signals.signal === 'SIGTERM' && final.status === 'cancelled'))) {
+  // Judged on the record itself: the merged view shows a run whose Slurm task is being requeued as queued.
+  const raw = s.workspace.getRun(run.id);
+  if (signals.signal && (raw.status === 'queued' || raw.status === 'running' || (signals.signal === 'SIGTERM' && raw.status === 'cancelled'))) {
     const status = signals.signal === 'SIGTERM' ? 'interrupted' : 'cancelled';
-    return s.workspace.updateRun(run.id, { status, pid: undefined, ...(status === 'interrupted' ? { error: 'interrupted by SIGTERM before training started' } : {}) });
+    return s.workspace.updateRun(run.id, { status, owner: undefined, ...(status === 'interrupted' ? { error: 'interrupted by SIGTERM before training started' } : {}) });
   }
-  return final;
+  return signals.signal ? raw : final;
 }
 
 /** The summary line of a finished run (issue 3's fields plus status and best epoch). */
-export function runSummary(s: Services, run: RunRecord): Record<string, unknown> {
-  const metrics = s.workspace.readMetrics(run.id);
+export async function runSummary(s: Services, run: RunRecord): Promise<Record<string, unknown>> {
+  const metrics = ((await s.handle('runs.get', { id: run.id })) as RunDetail).metrics;
   const last = metrics.at(-1);
   const seconds = metrics.reduce((a, m) => a + m.seconds, 0);
   return {

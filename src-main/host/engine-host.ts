@@ -39,10 +39,12 @@ export interface EngineHostOptions {
   workerPath?: string;
   /** Extra environment for the worker (e.g. NORMLAB_BACKEND in tests). */
   env?: Record<string, string>;
+  /** Start the worker on the first request instead of at once (CLI commands that may need none). */
+  lazy?: boolean;
 }
 
 export class EngineHost {
-  private worker!: Worker;
+  private worker: Worker | undefined;
   private readyPromise!: Promise<{ backend: BackendInfo; versions: Record<string, string> }>;
   private queue: Pending[] = [];
   private running: Pending | null = null;
@@ -59,7 +61,12 @@ export class EngineHost {
 
   constructor(private readonly opts: EngineHostOptions) {
     this.workerPath = opts.workerPath ?? fileURLToPath(new URL('./worker.js', import.meta.url));
-    this.spawn();
+    if (!opts.lazy) this.spawn();
+  }
+
+  /** Starts the worker if a lazy host has not yet. */
+  private ensureStarted(): void {
+    if (!this.worker && !this.closed) this.spawn();
   }
 
   private spawn(): void {
@@ -97,7 +104,7 @@ export class EngineHost {
   }
 
   private onCrash(message: string): void {
-    if (this.closed) return;
+    if (this.closed || !this.worker) return;
     const dead = this.worker;
     this.crashes += 1;
     if (!this.isReady) {
@@ -209,7 +216,8 @@ export class EngineHost {
   }
 
   private post(m: ToWorker): void {
-    this.worker.postMessage(m);
+    this.ensureStarted();
+    this.worker!.postMessage(m);
   }
 
   private emit<E extends keyof HostEvents>(event: E, payload: HostEvents[E]): void {
@@ -223,12 +231,14 @@ export class EngineHost {
 
   /** Backend and versions, after a round trip to the worker. */
   async ready(): Promise<{ backend: BackendInfo; versions: Record<string, string> }> {
+    this.ensureStarted();
     this.retryIfBroken();
     return this.readyPromise;
   }
 
   /** A live answer from the worker (answers even while a job trains). */
   async ping(timeoutMs = 10_000): Promise<unknown> {
+    this.ensureStarted();
     await this.readyPromise;
     const id = randomUUID();
     return new Promise((resolve, reject) => {
@@ -247,6 +257,7 @@ export class EngineHost {
   /** Queues a job; the promise settles with the job's result. */
   submit(kind: string, payload: unknown, meta: { title: string; jobKind?: JobKind; runId?: string; onCrash?: (message: string) => void }): { info: JobInfo; done: Promise<unknown> } {
     if (this.closed) throw new JobError('the engine is shut down');
+    this.ensureStarted();
     this.retryIfBroken();
     const info: JobInfo = { id: randomUUID(), kind: meta.jobKind ?? 'analysis', title: meta.title, state: 'queued', ...(meta.runId ? { runId: meta.runId } : {}) };
     let pending!: Pending;
@@ -304,6 +315,6 @@ export class EngineHost {
       j.resolve({ status: 'cancelled' });
     }
     this.queue = [];
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 }

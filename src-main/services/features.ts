@@ -11,6 +11,7 @@ import { bnFeature } from './bn';
 import { dropoutFeature } from './dropout';
 import { studyFeature } from './study';
 import { landscapeFeature } from './landscape';
+import { modelsFeature } from './models';
 
 export interface ServiceContext {
   workspace: Workspace;
@@ -26,4 +27,4 @@ export interface ServiceContext {
 
 export type Feature = (ctx: ServiceContext) => MethodTable;
 
-export const FEATURES: Feature[] = [bnFeature, dropoutFeature, onnxFeature, studyFeature, landscapeFeature];
+export const FEATURES: Feature[] = [bnFeature, dropoutFeature, onnxFeature, studyFeature, landscapeFeature, modelsFeature];

@@ -8,13 +8,14 @@
  * The pure parts (batch scripts, state parsing) are exported for the tests; every command goes
  * through a `SlurmClient` so tests can also inject one.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RunRecord } from '../contract/api';
+import type { RunOwner, RunRecord } from '../contract/api';
 import { mergeSlurmStatus, type RunSlurm, type SlurmInfo, type SlurmOptions, type SlurmSubmission, type SlurmTaskState } from '../contract/slurm';
 import type { Workspace } from '../store/workspace';
+import { setSlurmLiveness, type Liveness } from '../store/owner';
 
 export interface CommandResult {
   code: number;
@@ -265,6 +266,42 @@ export async function queryTasks(jobIds: string[], client: SlurmClient = systemS
   return states;
 }
 
+const livenessCache = new Map<string, { at: number; states: Map<string, TaskState> | null }>();
+
+/**
+ * Whether a Slurm owner still lives, for the store's recovery (synchronous: squeue, then sacct,
+ * remembered for 2 s per job). Pending, running or suspended: alive; ended or forgotten: dead;
+ * Slurm cannot be asked (no client, controller down) or not an array task: unknown.
+ */
+export function slurmOwnerLiveness(owner: Extract<RunOwner, { kind: 'slurm' }>, maxAgeMs = 2000): Liveness {
+  if (owner.arrayTaskId === undefined) return 'unknown';
+  const now = Date.now();
+  let c = livenessCache.get(owner.jobId);
+  if (!c || now - c.at > maxAgeMs) {
+    const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+    const q = run('squeue', ['-h', '-r', '-t', 'all', '-j', owner.jobId, '-o', '%i|%T|%r']);
+    let states: Map<string, TaskState> | null = null;
+    if (!q.error && (q.status === 0 || /invalid job id/i.test(q.stderr ?? ''))) {
+      states = q.status === 0 ? parseSqueue(q.stdout) : new Map();
+      if (!states.size) {
+        const a = run('sacct', ['-n', '-P', '-X', '-j', owner.jobId, '-o', 'JobID,State,ExitCode']);
+        if (!a.error && a.status === 0) states = parseSacct(a.stdout);
+      }
+    }
+    c = { at: now, states };
+    livenessCache.set(owner.jobId, c);
+  }
+  if (!c.states) return 'unknown';
+  const state = c.states.get(`${owner.jobId}_${owner.arrayTaskId}`)?.state ?? 'gone';
+  if (state === 'pending' || state === 'running' || state === 'suspended') return 'alive';
+  return state === 'unknown' ? 'unknown' : 'dead';
+}
+
+/** Installs slurmOwnerLiveness as the store's check of Slurm owners (store/owner.ts). */
+export function installSlurmLiveness(): void {
+  setSlurmLiveness((o) => slurmOwnerLiveness(o));
+}
+
 /** The run records with Slurm's state merged in; a run whose task ended without a word is written back as interrupted. */
 export async function mergeSlurm(ws: Workspace, runs: RunRecord[], client: SlurmClient = systemSlurm): Promise<RunRecord[]> {
   const owned = runs.filter((r) => r.slurm);
@@ -278,7 +315,7 @@ export async function mergeSlurm(ws: Workspace, runs: RunRecord[], client: Slurm
     if (m.persist) {
       const error = `interrupted: Slurm task ${r.slurm.jobId}_${r.slurm.taskId} ${t.state === 'gone' ? 'is no longer known to Slurm' : `ended ${t.state}${t.note ? ` (${t.note})` : ''}`} while the run was ${r.status}`;
       try {
-        const { slurm: _s, ...rest } = ws.updateRun(r.id, { status: 'interrupted', error, pid: undefined });
+        const { slurm: _s, ...rest } = ws.updateRun(r.id, { status: 'interrupted', error, owner: undefined });
         return { ...rest, slurm };
       } catch {
         return { ...r, status: 'interrupted', error, slurm };
@@ -334,7 +371,8 @@ export async function submitStudy(i: SubmitInput): Promise<SlurmSubmission> {
     throw new SlurmError(`sbatch refused the report job (${reportFile}): ${firstLine(rep.stderr) || `exit ${rep.code}`}; the array job ${jobId} was cancelled`);
   }
   const reportJobId = jobIdOf(rep.stdout);
-  i.runs.forEach((r, taskId) => i.ws.updateRun(r.id, { slurm: { jobId, taskId } }));
+  // The task owns its run from now on (the store asks Slurm whether it lives); `slurm` keeps the ids after the run ends.
+  i.runs.forEach((r, taskId) => i.ws.updateRun(r.id, { slurm: { jobId, taskId }, owner: { kind: 'slurm', jobId, arrayTaskId: taskId } }));
   const rel = await client.run('scontrol', ['release', jobId]);
   if (rel.code !== 0) throw new SlurmError(`scontrol release ${jobId} failed: ${firstLine(rel.stderr) || `exit ${rel.code}`}; release it yourself (scontrol release ${jobId})`);
   const submission: SlurmSubmission = { jobId, reportJobId, dir, reportDir };
@@ -373,7 +411,7 @@ export async function cancelTask(ws: Workspace, run: RunRecord, opts: { client?:
   if (state === 'pending' || state === 'suspended') {
     const r = await client.run('scancel', [task]);
     if (r.code !== 0) throw new SlurmError(`scancel ${task} failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
-    ws.updateRun(run.id, { status: 'cancelled', error: undefined, pid: undefined, finished: new Date().toISOString() });
+    ws.updateRun(run.id, { status: 'cancelled', error: undefined, owner: undefined, finished: new Date().toISOString() });
     return true;
   }
   if (state !== 'running') return false;
@@ -394,7 +432,7 @@ export async function cancelTask(ws: Workspace, run: RunRecord, opts: { client?:
   // The user asked: a task stopped before `normlab train` could record it (still starting) is cancelled too.
   const after = ws.getRun(run.id);
   if (after.status === 'queued' || after.status === 'running' || after.status === 'interrupted') {
-    ws.updateRun(run.id, { status: 'cancelled', error: undefined, pid: undefined, finished: new Date().toISOString() });
+    ws.updateRun(run.id, { status: 'cancelled', error: undefined, owner: undefined, finished: new Date().toISOString() });
   }
   return true;
 }

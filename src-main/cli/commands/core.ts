@@ -2,7 +2,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import type { EngineInfo, RunDetail, RunRecord } from '../../contract/api';
+import type { EngineInfo, JobInfo, ResumeReport, RunDetail, RunRecord } from '../../contract/api';
 import { parse, settingOptions, settingsFromFlags, settingsHelp, UsageError } from '../args';
 import { followRun, formatEpoch, globalOptions, out, runSummary, StopSignals, withServices, workspaceDir, type Command } from '../common';
 import { createServices } from '../../services';
@@ -15,7 +15,7 @@ export const info: Command = {
   usage: 'normlab info [--json] [--workspace DIR]',
   async run(argv) {
     const { values } = parse(argv, globalOptions, false);
-    const i = (await withServices(workspaceDir(values.workspace), (s) => s.handle('engine.info', {}))) as EngineInfo;
+    const i = (await withServices(workspaceDir(values.workspace), (s) => s.handle('engine.info', {}), { init: values.init, readOnly: true })) as EngineInfo;
     if (values.json) {
       out(JSON.stringify(i));
       return 0;
@@ -33,13 +33,13 @@ export const info: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'browser mode: serve the workbench on 127.0.0.1 with a per-launch token',
-  usage: 'normlab serve [--port N] [--open] [--workspace DIR]',
+  usage: 'normlab serve [--port N] [--open] [--workspace DIR [--init]]',
   async run(argv) {
     const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' } }, false);
     const port = values.port === undefined ? 0 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got ${values.port}`);
     const { startServer } = await import('../../server/server');
-    const services = await createServices({ workspace: workspaceDir(values.workspace) });
+    const services = await createServices({ workspace: workspaceDir(values.workspace), init: values.init === true });
     const rendererDir = join(dirname(fileURLToPath(import.meta.url)), '../renderer');
     const server = await startServer(services, { port, rendererDir });
     out(`NormLab browser mode: ${server.url}`);
@@ -71,7 +71,7 @@ export const train: Command = {
   name: 'train',
   summary: 'train one run (flags from the settings table); SIGINT cancels it (exit 130), SIGTERM interrupts it (exit 143)',
   usage:
-    `normlab train [--data mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR] [--json]\n` +
+    `normlab train [--data mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR [--init]] [--json]\n` +
     `       normlab train --run RUN [--workspace DIR] [--json]   (train a queued run, or resume an interrupted one from its last checkpoint: what a Slurm task runs)\n\n` +
     `SIGINT (Ctrl-C) stops after the current step and records the run cancelled (exit 130); SIGTERM (scancel, a time limit)\n` +
     `records it interrupted (exit 143), so that \`normlab resume\` or Slurm's requeue continues from the last finished epoch.\n\nFlags:\n${settingsHelp()}`,
@@ -79,28 +79,29 @@ export const train: Command = {
     const stop = new StopSignals();
     try {
       const { values } = parse(argv, { ...globalOptions, ...settingOptions(), run: { type: 'string' } }, false);
-      const { run: runFlag, workspace, json: _json, help: _help, ...rest } = values as Record<string, string | boolean | undefined>;
+      const { run: runFlag, workspace, json: _json, help: _help, init, ...rest } = values as Record<string, string | boolean | undefined>;
       const settings = settingsFromFlags(rest);
       if (runFlag !== undefined && Object.keys(settings).length) throw new UsageError('--run trains an existing run with its own settings; give no settings flags with it');
       return await withServices(workspaceDir(workspace), async (s) => {
-        let started: { run: RunRecord; job: import('../../contract/api').JobInfo };
+        let started: { run: RunRecord; job: JobInfo };
         if (typeof runFlag === 'string') {
           const existing = s.workspace.getRun(runFlag);
           if (existing.status === 'done' || existing.status === 'stopped-early') {
-            out(values.json ? JSON.stringify(runSummary(s, existing)) : `run ${existing.id} is already ${existing.status}; nothing to train`);
+            out(values.json ? JSON.stringify(await runSummary(s, existing)) : `run ${existing.id} is already ${existing.status}; nothing to train`);
             return 0;
           }
-          started = (await s.handle('runs.resume', { id: runFlag })) as typeof started;
-          if (!values.json) out(`run ${started.run.id}: ${started.run.epochsDone ? `resuming after epoch ${started.run.epochsDone} of ${started.run.settings.epochs}` : `${started.run.settings.epochs} epochs`} on ${started.run.settings.data}`);
+          const resumed = (await s.handle('runs.resume', { id: runFlag })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
+          started = resumed;
+          if (!values.json) out(`run ${started.run.id}: ${resumed.resume.epoch ? `resuming after epoch ${resumed.resume.epoch} of ${started.run.settings.epochs}` : `${started.run.settings.epochs} epochs`} on ${started.run.settings.data}`);
         } else {
           started = (await s.handle('runs.start', { settings })) as typeof started;
           if (!values.json) out(`run ${started.run.id}: ${started.run.settings.epochs} epochs on ${started.run.settings.data}`);
         }
         const final = await followRun(s, started.run, started.job, Boolean(values.json), stop);
-        const summary = runSummary(s, final);
+        const summary = await runSummary(s, final);
         out(values.json ? JSON.stringify(summary) : humanSummary(summary));
         return stop.exitCode(final);
-      });
+      }, { init });
     } finally {
       stop.release();
     }
@@ -127,18 +128,36 @@ export const resume: Command = {
     const stop = new StopSignals();
     try {
       return await withServices(workspaceDir(values.workspace), async (s) => {
-        const { run, job } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: import('../../contract/api').JobInfo };
-        if (!values.json) out(`resuming ${run.id} after epoch ${run.epochsDone}`);
+        const { run, job, resume: cut } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
+        // What resume kept and dropped goes to stderr, so that --json stdout stays one record a line.
+        for (const line of resumeLines(run.id, cut)) process.stderr.write(`${line}\n`);
         const final = await followRun(s, run, job, Boolean(values.json), stop);
-        const summary = runSummary(s, final);
+        const summary = await runSummary(s, final);
         out(values.json ? JSON.stringify(summary) : humanSummary(summary));
         return stop.exitCode(final);
-      });
+      }, { readOnly: true });
     } finally {
       stop.release();
     }
   },
 };
+
+/** What a resume says before it trains: the checkpoint it starts from and what it kept and dropped. */
+export function resumeLines(id: string, r: ResumeReport): string[] {
+  const n = (x: number, what: string) => `${x} ${what}${x === 1 ? '' : 's'}`;
+  const lines = r.notes.map((note) => `note: ${note}`);
+  lines.push(
+    r.epoch > 0
+      ? `resuming ${id} from its checkpoint after epoch ${r.epoch}`
+      : `run ${id} has no usable checkpoint: training it again from epoch 1`,
+  );
+  lines.push(
+    `kept ${n(r.kept.metrics, 'metrics line')}, ${n(r.kept.steps, 'step-loss line')}, ${n(r.kept.bn, 'BN record')}, ${n(r.kept.weights, 'per-epoch weight file')}; ` +
+      `dropped ${n(r.dropped.metrics, 'metrics line')}, ${n(r.dropped.steps, 'step-loss line')}, ${n(r.dropped.bn, 'BN record')}, ${n(r.dropped.weights, 'per-epoch weight file')} (after epoch ${r.epoch})`,
+  );
+  for (const d of r.damagedLines) lines.push(`moved ${n(d.lines, 'unreadable line')} of ${d.file} to ${d.file}.damaged`);
+  return lines;
+}
 
 export const runs: Command = {
   name: 'runs',
@@ -146,10 +165,7 @@ export const runs: Command = {
   usage: 'normlab runs [--workspace DIR] [--json]',
   async run(argv) {
     const { values } = parse(argv, globalOptions, false);
-    const { Workspace } = await import('../../store/workspace');
-    const { mergeSlurm } = await import('../../services/slurm');
-    const ws = new Workspace(workspaceDir(values.workspace));
-    const list = await mergeSlurm(ws, ws.listRuns());
+    const list = (await withServices(workspaceDir(values.workspace), (s) => s.handle('runs.list', {}), { init: values.init, readOnly: true })) as RunRecord[];
     if (values.json) {
       out(JSON.stringify(list));
       return 0;
@@ -161,6 +177,10 @@ export const runs: Command = {
     const anySlurm = list.some((r) => r.slurm);
     out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} ${'best acc'.padEnd(8)}${anySlurm ? ' slurm task' : ''}`);
     for (const r of list) {
+      if (r.damaged) {
+        out(`${r.id.padEnd(24)} ${'damaged'.padEnd(13)} ${r.damaged}`);
+        continue;
+      }
       out(
         `${r.id.padEnd(24)} ${r.status.padEnd(13)} ${r.settings.data.slice(-14).padEnd(14)} ${`${r.epochsDone}/${r.settings.epochs}`.padEnd(7)} ` +
           `${r.settings.norm.padEnd(6)} ${String(r.settings.l1).padEnd(7)} ${String(r.settings.l2).padEnd(7)} ${pct(r.bestTestAcc).padEnd(8)}` +
@@ -179,15 +199,14 @@ export const show: Command = {
     const { values, positionals } = parse(argv, globalOptions);
     const id = positionals[0];
     if (!id) throw new UsageError('show needs a run id (see normlab runs)');
-    const { Workspace } = await import('../../store/workspace');
-    const ws = new Workspace(workspaceDir(values.workspace));
-    const detail: RunDetail = { run: ws.getRun(id), metrics: ws.readMetrics(id), files: ws.listFiles(id), steps: ws.readSteps(id) };
+    const detail = (await withServices(workspaceDir(values.workspace), (s) => s.handle('runs.get', { id }), { init: values.init, readOnly: true })) as RunDetail;
     if (values.json) {
       out(JSON.stringify(detail));
       return 0;
     }
     const r = detail.run;
     out(`run ${r.id}${r.name ? ` (${r.name})` : ''}: ${r.status}${r.error ? ` — ${r.error}` : ''}`);
+    if (r.damaged) out(`DAMAGED: ${r.damaged} — analyses, exports and resume refuse this run`);
     out(`data ${r.settings.data}, backend ${r.backend}, ${r.params ?? '?'} parameters, created ${r.created}`);
     out(`settings ${JSON.stringify(r.settings)}`);
     for (const m of detail.metrics) out(formatEpoch(m, r.settings.epochs));
@@ -208,8 +227,7 @@ export const rm: Command = {
     const { values, positionals } = parse(argv, globalOptions);
     const id = positionals[0];
     if (!id) throw new UsageError('rm needs a run id (see normlab runs)');
-    const { Workspace } = await import('../../store/workspace');
-    new Workspace(workspaceDir(values.workspace)).deleteRun(id);
+    await withServices(workspaceDir(values.workspace), (s) => s.handle('runs.delete', { id }), { init: values.init, readOnly: true });
     out(`deleted ${id}`);
     return 0;
   },
@@ -222,24 +240,24 @@ export const cancel: Command = {
   async run(argv) {
     const { values, positionals } = parse(argv, globalOptions);
     if (!positionals.length) throw new UsageError('give run or study ids (normlab runs lists them)');
-    // Only the workspace and the Slurm client: no engine to start, so scancel goes out at once.
-    const { Workspace } = await import('../../store/workspace');
-    const { cancelTask, mergeSlurm } = await import('../../services/slurm');
-    const ws = new Workspace(workspaceDir(values.workspace));
-    const ids: string[] = [];
-    const studies = new Set(ws.listStudies().map((x) => x.id));
-    for (const p of positionals) ids.push(...(studies.has(p) ? ws.getStudy(p).runIds : [p]));
-    const results: { run_id: string; cancelled: boolean; status: string; note?: string }[] = [];
-    for (const id of ids) {
-      const run = ws.getRun(id);
-      if (!run.slurm) {
-        results.push({ run_id: id, cancelled: false, status: run.status, note: 'not a Slurm run: stop it where it trains (Ctrl-C or the app)' });
-        continue;
+    // The engine starts only when a request needs one: scancel goes out at once.
+    const results = await withServices(workspaceDir(values.workspace), async (s) => {
+      const ids: string[] = [];
+      const studies = new Set(s.workspace.listStudies().map((x) => x.id));
+      for (const p of positionals) ids.push(...(studies.has(p) ? s.workspace.getStudy(p).runIds : [p]));
+      const done: { run_id: string; cancelled: boolean; status: string; note?: string }[] = [];
+      for (const id of ids) {
+        const run = s.workspace.getRun(id);
+        if (!run.slurm) {
+          done.push({ run_id: id, cancelled: false, status: run.status, note: 'not a Slurm run: stop it where it trains (Ctrl-C or the app)' });
+          continue;
+        }
+        const { cancelled } = (await s.handle('runs.cancel', { id })) as { cancelled: boolean };
+        const after = ((await s.handle('runs.get', { id })) as RunDetail).run;
+        done.push({ run_id: id, cancelled, status: after.status, ...(cancelled ? {} : { note: `its Slurm task is ${after.slurm?.state ?? 'unknown'}` }) });
       }
-      const cancelled = await cancelTask(ws, run);
-      const [after] = await mergeSlurm(ws, [ws.getRun(id)]);
-      results.push({ run_id: id, cancelled, status: after.status, ...(cancelled ? {} : { note: `its Slurm task is ${after.slurm?.state ?? 'unknown'}` }) });
-    }
+      return done;
+    }, { readOnly: true });
     if (values.json) out(JSON.stringify(results));
     else for (const r of results) out(`${r.run_id}: ${r.cancelled ? 'cancelled' : 'not cancelled'} (now ${r.status})${r.note ? ` — ${r.note}` : ''}`);
     return results.some((r) => r.cancelled) || results.every((r) => r.status !== 'running' && r.status !== 'queued') ? 0 : 1;

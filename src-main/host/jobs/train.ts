@@ -9,6 +9,7 @@ import { backendInfo } from '../../engine/backend';
 import { countParams, s5Spec } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
+import { currentOwner } from '../../store/owner';
 import { engineVersions } from '../versions';
 import type { JobContext } from '../protocol';
 
@@ -36,18 +37,18 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
   };
   try {
     const data = await loadDataset(settings.data);
-    const resume = payload.resume ? ws.readCheckpoint(id, 'last') : null;
-    const best = payload.resume ? ws.readCheckpoint(id, 'best') : null;
-    if (resume) ws.truncateMetrics(id, resume.epoch);
-    else if (payload.resume) ws.truncateMetrics(id, 0);
-    if (payload.resume) ws.truncateSteps(id, resume?.epoch ?? 0);
+    // The service has already cut the records back under the run's lock; cutting again is a no-op
+    // then, and makes a job started any other way just as safe.
+    const point = payload.resume ? ws.resumePoint(id) : null;
+    const resume = point?.state ?? null;
+    if (payload.resume) ws.cutForResume(id, resume?.epoch ?? 0);
     // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
     const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
     const slurm = slurmTaskFromEnv();
     update({
       status: 'running',
-      pid: process.pid,
+      owner: currentOwner(),
       ...(slurm ? { slurm } : {}),
       started: run.started ?? new Date().toISOString(),
       backend: backendInfo()?.backend ?? 'unknown',
@@ -97,7 +98,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
         isCancelled: () => ctx.cancelled(),
       },
       resume ?? undefined,
-      best?.weights,
+      point?.bestWeights,
     );
     result.model.dispose();
     // Stopped by a signal (SIGTERM: scancel, a time limit, preemption) rather than by the user:
@@ -106,7 +107,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     update({
       status,
       finished: new Date().toISOString(),
-      pid: undefined,
+      owner: undefined,
       ...(status === 'interrupted'
         ? { error: `interrupted by SIGTERM after ${run.epochsDone} finished epoch${run.epochsDone === 1 ? '' : 's'}; the epoch in flight was dropped, a resume continues from the checkpoint of epoch ${run.epochsDone}` }
         : {}),
@@ -114,7 +115,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     return { status, run };
   } catch (e) {
     try {
-      update({ status: 'failed', error: (e as Error).message, pid: undefined, finished: new Date().toISOString() });
+      update({ status: 'failed', error: (e as Error).message, owner: undefined, finished: new Date().toISOString() });
     } catch {
       // The disk is still full (or gone): report the first failure, which says what was lost and kept.
     }

@@ -87,7 +87,7 @@ describe.skipIf(missing)(`kill -9 mid-epoch, then resume${missing ? ` (skipped: 
     expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
     const record = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunRecord;
     expect(record).toMatchObject({ id, status: 'done', epochsDone: 3 });
-    expect(record.pid).toBeUndefined();
+    expect(record.owner).toBeUndefined();
     const metrics = metricLines(ws, id).map((l) => JSON.parse(l) as EpochMetrics);
     expect(metrics.map((m) => m.epoch)).toEqual([1, 2, 3]);
     const nlck = files.filter((f) => f.endsWith('.nlck'));

@@ -176,16 +176,16 @@ describe('asking Slurm', () => {
 
   it('a run whose task ended without a word is written back as interrupted; a live one is left alone', async () => {
     const ws = new Workspace(join(root, 'ws'), { warn: () => undefined });
-    const a = ws.updateRun(ws.createRun({ ...DEFAULT_SETTINGS }).id, { status: 'running', pid: 999_999_999, slurm: { jobId: '12', taskId: 0 } });
-    const b = ws.updateRun(ws.createRun({ ...DEFAULT_SETTINGS }).id, { status: 'running', pid: 999_999_999, slurm: { jobId: '12', taskId: 1 } });
-    // the pid is dead here, but the run belongs to a Slurm task (maybe on another node): not interrupted by the store
-    expect(ws.getRun(a.id).status).toBe('running');
+    const a = ws.updateRun(ws.createRun({ ...DEFAULT_SETTINGS }).id, { status: 'running', owner: { kind: 'slurm', jobId: '12', arrayTaskId: 0, host: 'node-7' }, slurm: { jobId: '12', taskId: 0 } });
+    const b = ws.updateRun(ws.createRun({ ...DEFAULT_SETTINGS }).id, { status: 'running', owner: { kind: 'slurm', jobId: '12', arrayTaskId: 1, host: 'node-7' }, slurm: { jobId: '12', taskId: 1 } });
+    // the run belongs to a Slurm task on another node: the store does not conclude anything from here
     const c = fakeClient({ 'squeue -h -r -t all -j 12': { code: 0, stdout: '12_0|CANCELLED|None\n12_1|RUNNING|None\n' } });
     const merged = await mergeSlurm(ws, [ws.getRun(a.id), ws.getRun(b.id)], c);
     expect(merged[0]).toMatchObject({ status: 'interrupted', slurm: { jobId: '12', taskId: 0, state: 'cancelled' } });
     expect(merged[0].error).toBe('interrupted: Slurm task 12_0 ended cancelled while the run was running');
     expect(merged[1]).toMatchObject({ status: 'running', slurm: { state: 'running' } });
     expect(ws.getRun(a.id).status).toBe('interrupted');
+    expect(ws.getRun(a.id).owner).toBeUndefined();
     expect(ws.getRun(a.id).slurm).toEqual({ jobId: '12', taskId: 0 });
     expect(ws.getRun(b.id).status).toBe('running');
   });

@@ -56,7 +56,7 @@ describe.skipIf(missing)(`signals in normlab train${missing ? ` (skipped: ${miss
     const run = store.getRun(r.id);
     expect(run.status).toBe('interrupted');
     expect(run.epochsDone).toBe(1);
-    expect(run.pid).toBeUndefined();
+    expect(run.owner).toBeUndefined();
     expect(run.error).toBe('interrupted by SIGTERM after 1 finished epoch; the epoch in flight was dropped, a resume continues from the checkpoint of epoch 1');
     expect(store.readMetrics(r.id).map((m) => m.epoch)).toEqual([1]);
     expect(store.readCheckpoint(r.id, 'last')?.epoch).toBe(1);
@@ -92,7 +92,7 @@ describe.skipIf(missing)(`signals in normlab train${missing ? ` (skipped: ${miss
     expect(r.linesAtSignal).toBe(1);
     const run = new Workspace(ws, { warn: () => undefined }).getRun(r.id);
     expect(run).toMatchObject({ status: 'cancelled', epochsDone: 1 });
-    expect(run.pid).toBeUndefined();
+    expect(run.owner).toBeUndefined();
     expect(run.error).toBeUndefined();
   }, 180_000);
 
