@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mergeSlurmStatus, slurmEnded } from '../../../src-main/contract/slurm';
 import {
-  arrayScript, checkOptions, mapState, mergeSlurm, parseSacct, parseSqueue, queryTasks, reportScript, shq, slurmInfo, type SlurmClient,
+  arrayScript, checkOptions, mapState, mergeSlurm, parseSacct, parseSqueue, queryTasks, reportScript, shq, slurmInfo, watchSlurmRuns, type SlurmClient,
 } from '../../../src-main/services/slurm';
 import { resolveThreads, slurmCpus } from '../../../src-main/engine/threads';
 import { slurmTaskFromEnv } from '../../../src-main/host/jobs/train';
 import { Workspace } from '../../../src-main/store/workspace';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
+import type { RunRecord } from '../../../src-main/contract/api';
 
 /** A fake client answering from a table of "cmd args" → result; records the calls. */
 function fakeClient(answers: Record<string, { code: number; stdout?: string; stderr?: string }>): SlurmClient & { calls: string[] } {
@@ -188,5 +189,39 @@ describe('asking Slurm', () => {
     expect(ws.getRun(a.id).owner).toBeUndefined();
     expect(ws.getRun(a.id).slurm).toEqual({ jobId: '12', taskId: 0 });
     expect(ws.getRun(b.id).status).toBe('running');
+  });
+
+  it('shows runs trained by Slurm tasks live: run.updated on every change, run.epoch for each epoch a task appends', async () => {
+    const ws = new Workspace(join(root, 'live'), { warn: () => undefined });
+    const run = ws.updateRun(ws.createRun({ ...DEFAULT_SETTINGS, epochs: 2 }).id, { slurm: { jobId: '30', taskId: 0 } });
+    let squeue = '30_0|PENDING|Priority\n';
+    const client: SlurmClient = { run: async (cmd) => (cmd === 'squeue' ? { code: 0, stdout: squeue, stderr: '' } : { code: 1, stdout: '', stderr: 'disabled' }) };
+    const events: [string, unknown][] = [];
+    const w = watchSlurmRuns(ws, (e, p) => events.push([e, p]), { everyMs: 30, client });
+    const settle = () => new Promise((r) => setTimeout(r, 150));
+    try {
+      w.touch();
+      await settle();
+      expect(events).toEqual([]); // first look: nothing changed yet
+      squeue = '30_0|RUNNING|None\n';
+      ws.updateRun(run.id, { status: 'running' });
+      await settle();
+      const metric = { epoch: 1, train_loss: 2, train_acc: 0.3, test_loss: 2.1, test_acc: 0.25, lr: 0.05, grad_norm: 1, clipped_steps: 0, weight_norms: {}, sparsity: 0.01, seconds: 3 };
+      ws.appendMetrics(run.id, metric);
+      ws.updateRun(run.id, { epochsDone: 1 });
+      await settle();
+      squeue = '30_0|COMPLETED|None\n';
+      ws.appendMetrics(run.id, { ...metric, epoch: 2 });
+      ws.updateRun(run.id, { epochsDone: 2, status: 'done' });
+      await settle();
+    } finally {
+      w.close();
+    }
+    const updates = events.filter(([e]) => e === 'run.updated').map(([, p]) => p as RunRecord);
+    expect(updates.map((r) => [r.status, r.epochsDone, r.slurm?.state])).toEqual([['running', 0, 'running'], ['running', 1, 'running'], ['done', 2, 'completed']]);
+    const epochs = events.filter(([e]) => e === 'run.epoch').map(([, p]) => (p as { runId: string; metrics: { epoch: number } }));
+    expect(epochs.map((e) => [e.runId, e.metrics.epoch])).toEqual([[run.id, 1], [run.id, 2]]);
+    // the run.epoch of an epoch comes before the run.updated that counts it
+    expect(events.findIndex(([e]) => e === 'run.epoch')).toBeLessThan(events.findIndex(([e, p]) => e === 'run.updated' && (p as RunRecord).epochsDone === 1));
   });
 });
