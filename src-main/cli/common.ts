@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, constants as fsConstants, existsSync, lstatSync, openSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../contract/api';
 import { createServices, type Services } from '../services';
 
@@ -38,16 +39,66 @@ export async function withServices<T>(
   }
 }
 
+/**
+ * Writes a file where the user told the CLI to (--out): never over an existing file unless
+ * `force`, and never through a symlink (the last path component is opened with O_NOFOLLOW; with
+ * `force`, a temp file is renamed over the old file, which replaces a link instead of following it).
+ */
+export function writeOutFile(path: string, data: Uint8Array | string, force: boolean): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isSymbolicLink()) throw new Error(`${path} is a symbolic link; refusing to write through it (remove it or choose another --out)`);
+  if (st && !force) throw new Error(`${path} exists; add --force to overwrite it`);
+  if (st && !st.isFile()) throw new Error(`${path} exists and is not a regular file`);
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new Error(`folder ${dir} does not exist`);
+  if (!st) {
+    const fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o644);
+    try {
+      writeSync(fd, bytes);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(16)}.tmp`);
+  const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0), 0o644);
+  try {
+    writeSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 export function out(line: string): void {
   process.stdout.write(line + '\n');
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+/**
+ * One epoch as a line: train, validation and test, each named. A run without a validation split
+ * (valSplit 0, or recorded before the split existed) prints "val = test" instead of repeating it.
+ */
 export function formatEpoch(m: EpochMetrics, epochs: number): string {
+  const val = m.val_loss !== undefined && !m.val_is_test
+    ? `val loss ${m.val_loss.toFixed(4)} acc ${pct(m.val_acc ?? NaN)}  `
+    : 'val = test  ';
   return (
     `epoch ${String(m.epoch).padStart(String(epochs).length)}/${epochs}  ` +
     `train loss ${m.train_loss.toFixed(4)} acc ${pct(m.train_acc)}  ` +
+    val +
     `test loss ${m.test_loss.toFixed(4)} acc ${pct(m.test_acc)}  ` +
     `lr ${m.lr.toPrecision(3)}  ${m.seconds.toFixed(1)}s` +
     (m.events?.length ? `  [${m.events.join(', ')}]` : '')
@@ -198,9 +249,13 @@ export async function runSummary(s: Services, run: RunRecord): Promise<Record<st
     run_id: run.id,
     status: run.status,
     epochs: last?.epoch ?? 0,
+    val_acc: last ? (last.val_acc ?? last.test_acc) : null,
+    val_loss: last ? (last.val_loss ?? last.test_loss) : null,
+    val_is_test: last ? last.val_loss === undefined || last.val_is_test === true : null,
     test_acc: last?.test_acc ?? null,
     test_loss: last?.test_loss ?? null,
     best_epoch: run.bestEpoch ?? null,
+    best_val_acc: run.bestValAcc ?? run.bestTestAcc ?? null,
     best_test_acc: run.bestTestAcc ?? null,
     backend: run.backend,
     seconds: Number(seconds.toFixed(2)),

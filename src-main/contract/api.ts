@@ -17,6 +17,15 @@ export interface EpochMetrics {
   epoch: number;
   train_loss: number;
   train_acc: number;
+  /**
+   * Validation split (held out of train): model selection and early stopping use it. Absent in
+   * records written before the split existed: there validation = test, and readers say so.
+   * With valSplit 0 the engine writes the test numbers here (and `val_is_test: true`).
+   */
+  val_loss?: number;
+  val_acc?: number;
+  /** True when the run had no validation split (valSplit 0): val_* are the test split's numbers. */
+  val_is_test?: boolean;
   test_loss: number;
   test_acc: number;
   lr: number;
@@ -74,9 +83,15 @@ export interface RunRecord {
   finished?: string;
   /** Last completed epoch (0 before the first). */
   epochsDone: number;
+  /** Epoch with the lowest validation loss (the best checkpoint). */
   bestEpoch?: number;
   bestTestAcc?: number;
   finalTestAcc?: number;
+  /** Highest and last validation accuracy; absent for runs recorded before the validation split. */
+  bestValAcc?: number;
+  finalValAcc?: number;
+  /** Images in each split as trained; valIsTest when valSplit was 0 (validation = test). */
+  splits?: { train: number; val: number; test: number; valIsTest: boolean };
   error?: string;
   /** Who writes a queued or running run (its lock holder); a gone owner makes the run 'interrupted'. */
   owner?: RunOwner;

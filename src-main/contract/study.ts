@@ -2,6 +2,7 @@
  * Studies (groups of runs started together from a preset), run comparison, misclassified images
  * and weight analysis. Types only: shared by services, CLI and renderer.
  */
+import type { ValidationSource } from './validation';
 import type { EpochMetrics, JobInfo, RunRecord } from './api';
 import type { TrainSettings } from './settings';
 import type { ExecutorKind, SlurmOptions, SlurmSubmission } from './slurm';
@@ -105,12 +106,24 @@ export interface CompareRow {
   name: string;
   status: string;
   epochs: number;
+  /**
+   * Where validation numbers come from: a held-out split, or the test split (valSplit 0, or a
+   * run recorded before the validation split existed).
+   */
+  valSource: ValidationSource;
+  finalValAcc: number | null;
+  finalValLoss: number | null;
+  /** Highest validation accuracy over the epochs. */
+  bestValAcc: number | null;
   finalTestAcc: number | null;
   finalTestLoss: number | null;
+  /** Highest test accuracy over the epochs (for reference only: nothing is selected by it). */
   bestTestAcc: number | null;
-  /** Epoch with the highest test accuracy. */
+  /** Test accuracy of the best checkpoint (the epoch with the lowest validation loss). */
+  testAccAtBest: number | null;
+  /** Epoch with the highest validation accuracy. */
   bestAccEpoch: number | null;
-  /** Epoch with the lowest test loss (the run's 'best' checkpoint). */
+  /** Epoch with the lowest validation loss (the run's 'best' checkpoint). */
   bestLossEpoch: number | null;
   /** Share of kernel weights with |w| < 1e-3 after the last epoch. */
   sparsity: number | null;

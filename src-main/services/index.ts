@@ -9,7 +9,8 @@ import { resolveSettings } from '../contract/settings';
 import { EngineHost, JobError } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import type { RunLock } from '../store/owner';
-import { listKnownDatasets, loadDataset } from '../data/dataset';
+import { listKnownDatasets, loadRunDataset } from '../data/dataset';
+import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
 import { cancelTask, installSlurmLiveness, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
@@ -55,7 +56,16 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners) l(event, payload);
   };
+  /** Run locks held by this process, by training job id: released the moment the job ends. */
+  const jobLocks = new Map<string, RunLock>();
   host.on((event, payload) => {
+    if (event === 'job.updated') {
+      const j = payload as JobInfo;
+      if ((j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') && jobLocks.has(j.id)) {
+        jobLocks.get(j.id)!.release();
+        jobLocks.delete(j.id);
+      }
+    }
     if (event === 'job.event') {
       const p = payload as { name: string; payload: unknown };
       emit(p.name as EventName, p.payload as never);
@@ -103,7 +113,11 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       } catch {
         // deleted
       }
-    }).finally(() => lock.release());
+    }).finally(() => {
+      lock.release();
+      jobLocks.delete(info.id);
+    });
+    jobLocks.set(info.id, lock);
     return info;
   }
 
@@ -150,7 +164,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         const r = resolveSettings(settings as Record<string, unknown>);
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
         // Fail fast on a bad dataset, before a run is created for it.
-        await loadDataset(r.value.data);
+        checkPlannedSplits(await loadRunDataset(r.value, workspace.root), r.value);
         workspace.cleanup();
         const created = workspace.createRun(r.value, { study, name: r.value.name });
         return underLock(created.id, (lock) => {

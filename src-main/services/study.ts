@@ -62,8 +62,9 @@ export const studyFeature: Feature = (ctx) => {
   const ws = ctx.workspace;
   const call = ctx.call;
 
-  function readRuns(ids: string[]): RunRecord[] {
-    return ids.map((id) => ws.getRun(id));
+  /** The runs, refusing any that is damaged (named by file and field) instead of guessing around it. */
+  function readRuns(ids: string[], what: string): RunRecord[] {
+    return ids.map((id) => ws.requireIntact(id, what));
   }
 
   return {
@@ -94,7 +95,7 @@ export const studyFeature: Feature = (ctx) => {
             const r = resolveSettings({ ...settings, name: '' });
             return r.ok ? JSON.stringify(r.value) : JSON.stringify(settings);
           };
-          const have = new Set(readRuns(study.runIds).map((r) => key({ ...r.settings })));
+          const have = new Set(study.runIds.map((id) => ws.getRun(id)).map((r) => key({ ...r.settings })));
           plan = plan.filter((p) => !have.has(key(p.settings as Record<string, unknown>)));
         }
         if (req.executor === 'slurm') {
@@ -154,7 +155,7 @@ export const studyFeature: Feature = (ctx) => {
       schema: z.object({ runIds: z.array(runId).min(1).max(64) }).strict(),
       handler: async ({ runIds }): Promise<CompareResult> => {
         const ids = [...new Set(runIds)];
-        const runs = readRuns(ids);
+        const runs = readRuns(ids, 'comparison');
         const withMetrics = runs.map((run) => ({ run, metrics: ws.readMetrics(run.id) }));
         return {
           runs: withMetrics,
@@ -175,7 +176,7 @@ export const studyFeature: Feature = (ctx) => {
         })
         .strict() as unknown as z.ZodType<MisclassifiedRequest>,
       handler: async (req: MisclassifiedRequest): Promise<MisclassifiedResult> => {
-        const run = ws.getRun(req.runId);
+        const run = ws.requireIntact(req.runId, 'misclassified images');
         if (ctx.host.jobForRun(run.id)?.kind === 'train') {
           throw new ApiError('conflict', `run ${run.id} is still training; look at its mistakes when its job has finished (or cancel it)`);
         }
@@ -194,7 +195,7 @@ export const studyFeature: Feature = (ctx) => {
         .object({ runIds: z.array(runId).min(1).max(32), checkpoint: z.enum(['best', 'last']).optional() })
         .strict() as unknown as z.ZodType<WeightsRequest>,
       handler: async (req: WeightsRequest): Promise<WeightsResult> => {
-        readRuns(req.runIds); // not-found before queueing
+        readRuns(req.runIds, 'weights analysis'); // not-found and damage before queueing
         const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? 'last' };
         return (await ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` })) as WeightsResult;
       },

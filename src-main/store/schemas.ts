@@ -48,6 +48,8 @@ export const storedSettingsSchema = z
   .transform((v) => {
     const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
     for (const f of SETTINGS) if ((v as Record<string, unknown>)[f.key] !== undefined) out[f.key] = (v as Record<string, unknown>)[f.key];
+    // Runs recorded before the validation split trained without one: resuming them keeps it so.
+    if ((v as Record<string, unknown>).valSplit === undefined) out.valSplit = 0;
     // Keys this version does not know (written by a newer one) are kept, so a rewrite loses nothing.
     for (const [k, val] of Object.entries(v)) if (!(k in out)) out[k] = val;
     return out as unknown as TrainSettings;
@@ -93,6 +95,9 @@ export const runRecordSchema = z
     bestEpoch: count.optional(),
     bestTestAcc: num.optional(),
     finalTestAcc: num.optional(),
+    bestValAcc: num.optional(),
+    finalValAcc: num.optional(),
+    splits: z.looseObject({ train: count, val: count, test: count, valIsTest: z.boolean() }).optional(),
     error: z.string().optional(),
     owner: ownerSchema.optional(),
     /** Records written before owners: a bare pid on this host. */
@@ -130,6 +135,8 @@ const metricsShape = {
   /** Added with the validation split; records written before it have none ("validation = test"). */
   val_loss: num.optional(),
   val_acc: num.optional(),
+  /** valSplit 0: val_* are the test split's numbers. */
+  val_is_test: z.boolean().optional(),
 };
 /** One line of metrics.jsonl. */
 export const epochMetricsSchema = z.looseObject(metricsShape) as unknown as z.ZodType<EpochMetrics>;

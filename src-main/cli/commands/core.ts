@@ -71,7 +71,7 @@ export const train: Command = {
   name: 'train',
   summary: 'train one run (flags from the settings table); SIGINT cancels it (exit 130), SIGTERM interrupts it (exit 143)',
   usage:
-    `normlab train [--data mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR [--init]] [--json]\n` +
+    `normlab train [--data mnist|mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR [--init]] [--json]\n` +
     `       normlab train --run RUN [--workspace DIR] [--json]   (train a queued run, or resume an interrupted one from its last checkpoint: what a Slurm task runs)\n\n` +
     `SIGINT (Ctrl-C) stops after the current step and records the run cancelled (exit 130); SIGTERM (scancel, a time limit)\n` +
     `records it interrupted (exit 143), so that \`normlab resume\` or Slurm's requeue continues from the last finished epoch.\n\nFlags:\n${settingsHelp()}`,
@@ -111,7 +111,10 @@ export const train: Command = {
 function humanSummary(s: Record<string, unknown>): string {
   const lines = [
     `run ${s.run_id}: ${s.status} after ${s.epochs} epochs in ${s.seconds}s on ${s.backend}`,
-    `test accuracy ${pct(s.test_acc as number)} (best ${pct(s.best_test_acc as number)}), test loss ${(s.test_loss as number | null)?.toFixed(4) ?? '—'}, ${s.params} parameters`,
+    s.val_is_test
+      ? `validation = test (no validation split): accuracy ${pct(s.val_acc as number)} (best ${pct(s.best_val_acc as number)}), loss ${(s.val_loss as number | null)?.toFixed(4) ?? '—'}`
+      : `validation accuracy ${pct(s.val_acc as number)} (best ${pct(s.best_val_acc as number)}; best checkpoint epoch ${s.best_epoch ?? '—'}), validation loss ${(s.val_loss as number | null)?.toFixed(4) ?? '—'}`,
+    `test accuracy ${pct(s.test_acc as number)}, test loss ${(s.test_loss as number | null)?.toFixed(4) ?? '—'}, ${s.params} parameters`,
   ];
   if (s.error) lines.push(`error: ${s.error}`);
   return lines.join('\n');
@@ -129,11 +132,11 @@ export const resume: Command = {
     try {
       return await withServices(workspaceDir(values.workspace), async (s) => {
         const { run, job, resume: cut } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
-        // What resume kept and dropped goes to stderr, so that --json stdout stays one record a line.
-        for (const line of resumeLines(run.id, cut)) process.stderr.write(`${line}\n`);
+        // What resume kept and dropped: lines before training, or (--json) a field of the summary.
+        if (!values.json) for (const line of resumeLines(run.id, cut)) out(line);
         const final = await followRun(s, run, job, Boolean(values.json), stop);
         const summary = await runSummary(s, final);
-        out(values.json ? JSON.stringify(summary) : humanSummary(summary));
+        out(values.json ? JSON.stringify({ ...summary, resume: cut }) : humanSummary(summary));
         return stop.exitCode(final);
       }, { readOnly: true });
     } finally {
@@ -175,7 +178,7 @@ export const runs: Command = {
       return 0;
     }
     const anySlurm = list.some((r) => r.slurm);
-    out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} ${'best acc'.padEnd(8)}${anySlurm ? ' slurm task' : ''}`);
+    out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} ${'best val acc'.padEnd(14)} ${'final test acc'.padEnd(14)}${anySlurm ? ' slurm task' : ''}`);
     for (const r of list) {
       if (r.damaged) {
         out(`${r.id.padEnd(24)} ${'damaged'.padEnd(13)} ${r.damaged}`);
@@ -183,7 +186,8 @@ export const runs: Command = {
       }
       out(
         `${r.id.padEnd(24)} ${r.status.padEnd(13)} ${r.settings.data.slice(-14).padEnd(14)} ${`${r.epochsDone}/${r.settings.epochs}`.padEnd(7)} ` +
-          `${r.settings.norm.padEnd(6)} ${String(r.settings.l1).padEnd(7)} ${String(r.settings.l2).padEnd(7)} ${pct(r.bestTestAcc).padEnd(8)}` +
+          `${r.settings.norm.padEnd(6)} ${String(r.settings.l1).padEnd(7)} ${String(r.settings.l2).padEnd(7)} ` +
+          `${(r.bestValAcc !== undefined && !r.splits?.valIsTest ? pct(r.bestValAcc) : `${pct(r.bestTestAcc)} (=test)`).padEnd(14)} ${pct(r.finalTestAcc).padEnd(14)}` +
           (r.slurm ? ` ${r.slurm.jobId}_${r.slurm.taskId} ${r.slurm.state ?? ''}${r.slurm.note ? ` (${r.slurm.note})` : ''}` : ''),
       );
     }

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { EpochMetrics, JobInfo, RunRecord } from '../../contract/api';
-import type { CompareResult, MisclassifiedResult, StudyDetail, StudyStartResult, WeightsResult } from '../../contract/study';
+import type { CompareResult, CompareRow, MisclassifiedResult, StudyDetail, StudyStartResult, WeightsResult } from '../../contract/study';
 import type { SlurmOptions } from '../../contract/slurm';
 import { readSubmissions, systemSlurm } from '../../services/slurm';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
@@ -118,7 +118,7 @@ async function writeStudyReport(s: Services, studyId: string, preset: string, ou
       runs: compare.table, failed: failed.map((r) => ({ id: r.id, status: r.status, error: r.error })), explanation: report.explanation,
     }));
   } else {
-    for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} final ${pct(t.finalTestAcc)}  best ${pct(t.bestTestAcc)} @${t.bestAccEpoch}  |w|<1e-3 ${pct(t.sparsity)}`);
+    for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} ${valText(t)}  test ${pct(t.finalTestAcc)}  |w|<1e-3 ${pct(t.sparsity)}`);
     for (const e of report.explanation) out(`• ${e}`);
     out(`report: ${join(outDir, 'index.html')}`);
     if (failed.length) out(`warning: ${failed.length} run(s) did not finish: ${failed.map((r) => `${r.name} (${r.status})`).join(', ')}`);
@@ -173,7 +173,7 @@ export const study: Command = {
   name: 'study',
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
-    'normlab study PRESET --out DIR [--data DIR|mnist-sample|fashion-mnist] [--epochs N] [--train-limit N] [--test-limit N]\n' +
+    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--epochs N] [--train-limit N] [--test-limit N]\n' +
     '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--workspace DIR] [--json]\n' +
     '       [--executor local|slurm] [--partition P] [--time T] [--cpus-per-task N] [--sbatch-arg ARG …] [--no-requeue]\n' +
     '       normlab study status STUDY_ID      runs with their Slurm task states, the report job\n' +
@@ -274,6 +274,12 @@ export const study: Command = {
   },
 };
 
+/** Validation columns of a table row: "val final … best … @epoch", marked when validation = test. */
+function valText(t: CompareRow): string {
+  const name = t.valSource === 'held-out' ? 'val' : 'val(=test)';
+  return `${name} final ${pct(t.finalValAcc)}  best ${pct(t.bestValAcc)} @${t.bestAccEpoch ?? '—'}`;
+}
+
 export const compare: Command = {
   name: 'compare',
   summary: 'compare runs: final/best accuracy, best epoch, sparsity and the settings that differ',
@@ -292,7 +298,7 @@ export const compare: Command = {
         out(JSON.stringify({ table: c.table, diff: c.diff, groups: c.groups, ...(outDir ? { report: join(outDir, 'index.html') } : {}) }));
         return 0;
       }
-      for (const t of c.table) out(`${t.runId}  ${t.name.padEnd(30).slice(0, 30)} final ${pct(t.finalTestAcc)}  best ${pct(t.bestTestAcc)} @${t.bestAccEpoch ?? '—'}  |w|<1e-3 ${pct(t.sparsity)}  ‖W‖ ${t.kernelNorm?.toFixed(2) ?? '—'}`);
+      for (const t of c.table) out(`${t.runId}  ${t.name.padEnd(30).slice(0, 30)} ${valText(t)}  test ${pct(t.finalTestAcc)}  |w|<1e-3 ${pct(t.sparsity)}  ‖W‖ ${t.kernelNorm?.toFixed(2) ?? '—'}`);
       if (c.diff.length) {
         out('settings that differ:');
         for (const d of c.diff) out(`  ${d.label.padEnd(24)} ${c.runs.map((r) => JSON.stringify(d.values[r.run.id])).join('  ')}`);

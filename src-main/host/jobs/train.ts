@@ -4,7 +4,8 @@
  * written atomically — so that a killed process loses at most the epoch in flight.
  */
 import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
-import { loadDataset } from '../../data/dataset';
+import { loadRunDataset } from '../../data/dataset';
+import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
 import { countParams, s5Spec } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
@@ -36,7 +37,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     return run;
   };
   try {
-    const data = await loadDataset(settings.data);
+    const data = await loadRunDataset(settings, ctx.workspace);
     // The service has already cut the records back under the run's lock; cutting again is a no-op
     // then, and makes a job started any other way just as safe.
     const point = payload.resume ? ws.resumePoint(id) : null;
@@ -54,6 +55,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       backend: backendInfo()?.backend ?? 'unknown',
       versions: engineVersions(),
       dataset: data.info,
+      splits: plannedSplitSizes(data.train, data.test.count, { ...settings, valSplit: settings.valSplit ?? 0 }),
       params: countParams(spec),
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
@@ -89,6 +91,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
             epochsDone: m.epoch,
             finalTestAcc: m.test_acc,
             bestTestAcc: Math.max(run.bestTestAcc ?? 0, m.test_acc),
+            ...(m.val_acc !== undefined ? { finalValAcc: m.val_acc, bestValAcc: Math.max(run.bestValAcc ?? 0, m.val_acc) } : {}),
             ...(state.best ? { bestEpoch: state.best.epoch } : {}),
           });
           ctx.emit('run.epoch', { runId: id, metrics: m });
