@@ -217,7 +217,10 @@ export function ownerLabel(owner: RunRecord['owner']): string {
   return `process ${owner.pid}${owner.host ? ` on ${owner.host}` : ''}`;
 }
 
-/** A queued or running run that no job of this app drives: another process (CLI, Slurm) writes it. */
+/**
+ * A queued or running run that this app can neither follow nor cancel: no job of ours drives it
+ * and it is no Slurm task of a study (those are followed by polling and cancelled with scancel).
+ */
 export function runsElsewhere(run: RunRecord, job: unknown): boolean {
-  return (run.status === 'running' || run.status === 'queued') && !job;
+  return (run.status === 'running' || run.status === 'queued') && !job && !run.slurm;
 }
