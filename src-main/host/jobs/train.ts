@@ -6,7 +6,7 @@
 import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
 import { loadDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
-import { countParams, s5Spec } from '../../engine/spec';
+import { countParams, specForSettings } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { engineVersions } from '../versions';
@@ -36,7 +36,8 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     if (payload.resume) ws.truncateSteps(id, resume?.epoch ?? 0);
     // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
-    const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    // A resumed run keeps the graph it started with (its model file may have changed since).
+    const spec = (payload.resume && run.model) || specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
     update({
       status: 'running',
       pid: process.pid,
@@ -45,6 +46,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       versions: engineVersions(),
       dataset: data.info,
       params: countParams(spec),
+      model: spec,
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
     });
@@ -89,6 +91,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       },
       resume ?? undefined,
       best?.weights,
+      { spec },
     );
     result.model.dispose();
     update({ status: result.status, finished: new Date().toISOString(), pid: undefined });
