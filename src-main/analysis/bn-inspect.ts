@@ -7,7 +7,7 @@
 import type { BnAccuracyRow, BnInspectRequest, BnLagPoint, BnReport } from '../contract/bn';
 import { translateMomentum } from '../contract/bn';
 import type { TrainSettings } from '../contract/settings';
-import { loadDataset, type Dataset } from '../data/dataset';
+import { loadRunDataset, type Dataset } from '../data/dataset';
 import { buildModel, type Model } from '../engine/model';
 import type { BnRecord, TrainState } from '../engine/model-types';
 import { specForSettings, type ModelSpec } from '../engine/spec';
@@ -54,7 +54,7 @@ export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: 
   const state = ws.readCheckpoint(run.id, tag);
   if (!state) return empty(`Run ${run.id} has no checkpoint "${tag}" yet: train at least one epoch first.`);
 
-  const data = await loadDataset(s.data);
+  const data = await loadRunDataset(s, ws.root);
   const pixels = data.info.height * data.info.width * data.info.channels;
   const train = limitSplit(data.train, s.trainLimit, pixels);
   const test = limitSplit(data.test, s.testLimit, pixels);

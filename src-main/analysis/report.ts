@@ -7,7 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EpochMetrics, RunRecord } from '../contract/api';
-import type { CompareResult, MisclassifiedResult, RunGroup, WeightsResult } from '../contract/study';
+import type { CompareResult, CompareRow, MisclassifiedResult, RunGroup, WeightsResult } from '../contract/study';
+import { validationLabel, validationNote, validationSource, valMetrics } from '../contract/validation';
 import { aggregate, type MetricKey } from './study';
 import { gallerySvg, galleryTitle, svgToPng, caption } from './gallery';
 import { esc, groupedBarsSvg, histogramGridSvg, lineChartSvg, type HistPanel, type SvgSeries } from './svg-charts';
@@ -93,7 +94,10 @@ export function groupSeries(compare: CompareResult, key: MetricKey, scale = 1, c
 
 interface VariantNumbers {
   label: string;
+  /** Final validation accuracy (the test split's for runs without a validation split). */
   finalAcc: number;
+  /** Final test accuracy. */
+  testAcc: number;
   bestAcc: number;
   bestEpoch: number;
   trainAcc: number;
@@ -112,8 +116,9 @@ function numbersFor(input: ReportInput, runIds: string[], label: string): Varian
   const lastTrain = input.compare.runs.filter((r) => runIds.includes(r.run.id)).map((r) => r.metrics.at(-1)?.train_acc ?? NaN);
   return {
     label,
-    finalAcc: mean(rows.map((r) => r.finalTestAcc!)),
-    bestAcc: mean(rows.map((r) => r.bestTestAcc ?? NaN)),
+    finalAcc: mean(rows.map((r) => r.finalValAcc ?? r.finalTestAcc!)),
+    testAcc: mean(rows.map((r) => r.finalTestAcc!)),
+    bestAcc: mean(rows.map((r) => r.bestValAcc ?? r.bestTestAcc ?? NaN)),
     bestEpoch: Math.round(mean(rows.map((r) => r.bestAccEpoch ?? NaN))),
     trainAcc: mean(lastTrain),
     kernelNorm: mean(rows.map((r) => r.kernelNorm ?? NaN)),
@@ -130,7 +135,10 @@ function numbersFor(input: ReportInput, runIds: string[], label: string): Varian
  */
 export function explain(input: ReportInput): string[] {
   const { compare } = input;
-  const testCount = compare.runs[0]?.run.settings.testLimit || compare.runs[0]?.run.dataset?.testCount || 0;
+  const first = compare.runs[0]?.run;
+  // Standard errors are on the images the accuracies were measured on: the validation split.
+  const testCount = first?.splits?.val || first?.settings.testLimit || first?.dataset?.testCount || 0;
+  const valNote = validationNote(compare.table.find((t) => t.valSource !== 'held-out')?.valSource ?? 'held-out');
   const se = (p: number) => (testCount > 0 ? Math.sqrt((p * (1 - p)) / testCount) : NaN);
   const out: string[] = [];
   if (input.preset === 's6') {
@@ -147,7 +155,7 @@ export function explain(input: ReportInput): string[] {
     const lam = (k: 'l1' | 'l2') => compare.runs.find((r) => s6Variant(r.run) === k || (k === 'l1' ? r.run.settings.l1 > 0 : r.run.settings.l2 > 0))?.run.settings[k];
     if (base) {
       out.push(
-        `Without L1/L2 the network ended at ${pct(base.finalAcc)} validation accuracy (best ${pct(base.bestAcc)} at epoch ${base.bestEpoch}; train ${pct(base.trainAcc)}), ` +
+        `Without L1/L2 the network ended at ${pct(base.finalAcc)} validation accuracy (best ${pct(base.bestAcc)} at epoch ${base.bestEpoch}; train ${pct(base.trainAcc)}; test ${pct(base.testAcc)}), ` +
           `with a kernel norm of ${base.kernelNorm.toFixed(2)} and ${pct(base.sp3, 1)} of the kernel weights below 1e-3 in magnitude (${pct(base.sp4, 2)} below 1e-4).`,
       );
     }
@@ -163,7 +171,7 @@ export function explain(input: ReportInput): string[] {
       const baseGap = base ? base.trainAcc - base.finalAcc : NaN;
       const lamText = k === 'l1' ? `λ₁=${lam('l1')}` : k === 'l2' ? `λ₂=${lam('l2')}` : `λ₁=${lam('l1')}, λ₂=${lam('l2')}`;
       out.push(
-        `${v.label} (${lamText}): ${pct(v.finalAcc)} final validation accuracy${dAcc}, best ${pct(v.bestAcc)} at epoch ${v.bestEpoch}${dNorm}${dSp}; ` +
+        `${v.label} (${lamText}): ${pct(v.finalAcc)} final validation accuracy${dAcc}, best ${pct(v.bestAcc)} at epoch ${v.bestEpoch}, final test accuracy ${pct(v.testAcc)}${dNorm}${dSp}; ` +
           `train−validation gap ${(100 * gap).toFixed(2)} points${base ? ` (no L1/L2: ${(100 * baseGap).toFixed(2)})` : ''}.`,
       );
     };
@@ -192,6 +200,7 @@ export function explain(input: ReportInput): string[] {
           `With BN after every conv, the conv kernels are scale-invariant: shrinking them (L2, L1) does not change the function, it raises the effective learning rate, which is why the norms can fall a lot while accuracy barely moves.`,
       );
     }
+    if (valNote) out.push(`Validation: ${valNote}.`);
     return out;
   }
   const rows = compare.groups
@@ -199,12 +208,15 @@ export function explain(input: ReportInput): string[] {
     .filter((v): v is VariantNumbers => v !== null)
     .sort((a, b) => b.finalAcc - a.finalAcc);
   if (rows.length) {
-    out.push(`Final validation accuracy: ${rows.map((v) => `${v.label} ${pct(v.finalAcc)} (best ${pct(v.bestAcc)} at epoch ${v.bestEpoch})`).join('; ')}.`);
+    out.push(`Final validation accuracy: ${rows.map((v) => `${v.label} ${pct(v.finalAcc)} (best ${pct(v.bestAcc)} at epoch ${v.bestEpoch}; final test ${pct(v.testAcc)})`).join('; ')}.`);
     const err = se(rows[0].finalAcc);
     if (Number.isFinite(err)) out.push(`One binomial standard error on ${testCount} validation images is ${(100 * err).toFixed(2)} points.`);
   }
+  if (valNote) out.push(`Validation: ${valNote}.`);
   return out;
 }
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 function write(dir: string, name: string, data: string | Uint8Array, files: string[]): void {
   writeFileSync(join(dir, name), data);
@@ -227,8 +239,9 @@ export function writeReport(dir: string, input: ReportInput): ReportFiles {
     write(dir, `${file}.png`, svgToPng(svg), files);
     charts.push({ file, title });
   };
-  chart('val_accuracy', 'test_acc', `Validation accuracy — ${input.title} (${dataset})`, 'validation accuracy (%)', 100);
-  chart('val_loss', 'test_loss', `Validation loss — ${input.title} (${dataset})`, 'validation loss (cross-entropy, nats)', 1);
+  const valName = validationLabel(compare.table.find((t) => t.valSource !== 'held-out')?.valSource ?? 'held-out');
+  chart('val_accuracy', 'val_acc', `${cap(valName)} accuracy — ${input.title} (${dataset})`, `${valName} accuracy (%)`, 100);
+  chart('val_loss', 'val_loss', `${cap(valName)} loss — ${input.title} (${dataset})`, `${valName} loss (cross-entropy, nats)`, 1);
   chart('train_accuracy', 'train_acc', `Training accuracy — ${input.title} (${dataset})`, 'training accuracy (%)', 100);
   chart('train_loss', 'train_loss', `Training loss — ${input.title} (${dataset})`, 'training loss (cross-entropy, nats)', 1);
 
@@ -289,7 +302,8 @@ export function writeReport(dir: string, input: ReportInput): ReportFiles {
       summary: compare.table.find((t) => t.runId === run.id),
       sparsity: w.runs.find((x) => x.runId === run.id)?.overall.sparsity ?? null,
       decay: w.runs.find((x) => x.runId === run.id)?.decay ?? null,
-      metrics: metrics.map((m) => ({ epoch: m.epoch, train_loss: m.train_loss, train_acc: m.train_acc, test_loss: m.test_loss, test_acc: m.test_acc, lr: m.lr, sparsity: m.sparsity, weight_norms: m.weight_norms })),
+      metrics: metrics.map((m) => ({ epoch: m.epoch, train_loss: m.train_loss, train_acc: m.train_acc, val_loss: valMetrics(m).loss, val_acc: valMetrics(m).acc, test_loss: m.test_loss, test_acc: m.test_acc, lr: m.lr, sparsity: m.sparsity, weight_norms: m.weight_norms })),
+      validation: validationSource(metrics),
     })),
     groups: compare.groups,
     diff: compare.diff,
@@ -318,7 +332,7 @@ function indexHtml(
   charts: { file: string; title: string }[],
   galleries: { file: string; title: string; runId: string; variant: string }[],
   explanation: string[],
-  runs: { id: string; name: string; variant: string; summary?: { finalTestAcc: number | null; bestTestAcc: number | null; bestAccEpoch: number | null; sparsity: number | null; kernelNorm: number | null } }[],
+  runs: { id: string; name: string; variant: string; summary?: CompareRow }[],
 ): string {
   const diff = input.compare.diff;
   const diffTable = diff.length
@@ -326,9 +340,10 @@ function indexHtml(
         .map((d) => `<tr><td>${esc(d.label)}</td>${input.compare.runs.map((r) => `<td>${esc(JSON.stringify(d.values[r.run.id]))}</td>`).join('')}</tr>`)
         .join('')}</table>`
     : '<p>All runs share the same settings.</p>';
-  const sumTable = `<table><tr><th>run</th><th>variant</th><th>final val acc</th><th>best val acc</th><th>best epoch</th><th>|w|&lt;1e-3</th><th>kernel norm</th></tr>${runs
-    .map((r) => `<tr><td>${esc(r.name)}</td><td>${esc(r.variant)}</td><td>${pct(r.summary?.finalTestAcc)}</td><td>${pct(r.summary?.bestTestAcc)}</td><td>${r.summary?.bestAccEpoch ?? '—'}</td><td>${pct(r.summary?.sparsity, 1)}</td><td>${r.summary?.kernelNorm?.toFixed(2) ?? '—'}</td></tr>`)
-    .join('')}</table>`;
+  const valNote = validationNote(runs.find((r) => r.summary && r.summary.valSource !== 'held-out')?.summary?.valSource ?? 'held-out');
+  const sumTable = `<table><tr><th>run</th><th>variant</th><th>final val acc</th><th>best val acc</th><th>best epoch</th><th>final test acc</th><th>|w|&lt;1e-3</th><th>kernel norm</th></tr>${runs
+    .map((r) => `<tr><td>${esc(r.name)}</td><td>${esc(r.variant)}</td><td>${pct(r.summary?.finalValAcc)}</td><td>${pct(r.summary?.bestValAcc)}</td><td>${r.summary?.bestAccEpoch ?? '—'}</td><td>${pct(r.summary?.finalTestAcc)}</td><td>${pct(r.summary?.sparsity, 1)}</td><td>${r.summary?.kernelNorm?.toFixed(2) ?? '—'}</td></tr>`)
+    .join('')}</table>${valNote ? `<p><em>Validation: ${esc(valNote)}.</em></p>` : '<p><em>Validation: a held-out share of the training images (never trained on); test: the dataset\'s test split, used for nothing but these numbers.</em></p>'}`;
   const gal = galleries
     .map((g) => {
       const m = input.misclassified.find((x) => x.runId === g.runId)!;

@@ -6,6 +6,7 @@
 import type { EpochMetrics, RunRecord } from '../contract/api';
 import type { CompareRow, ConfigDiffRow, RunGroup } from '../contract/study';
 import { SETTINGS, type TrainSettings } from '../contract/settings';
+import { validationSource, valMetrics } from '../contract/validation';
 
 /** Settings that never make two runs different configurations. */
 const IDENTITY_KEYS = new Set<keyof TrainSettings>(['seed', 'name']);
@@ -54,23 +55,30 @@ export function kernelNorm(m: EpochMetrics): number {
   return Math.sqrt(s);
 }
 
-/** The table row of one run: final and best accuracy, best epochs, sparsity, kernel norm. */
+/** The table row of one run: validation and test accuracy, best epochs (by validation), sparsity, kernel norm. */
 export function compareRow(run: RunRecord, metrics: EpochMetrics[]): CompareRow {
   const last = metrics.at(-1);
   let bestAcc: EpochMetrics | null = null;
   let bestLoss: EpochMetrics | null = null;
+  let bestTest: EpochMetrics | null = null;
   for (const m of metrics) {
-    if (bestAcc === null || m.test_acc > bestAcc.test_acc) bestAcc = m;
-    if (bestLoss === null || m.test_loss < bestLoss.test_loss) bestLoss = m;
+    if (bestAcc === null || valMetrics(m).acc > valMetrics(bestAcc).acc) bestAcc = m;
+    if (bestLoss === null || valMetrics(m).loss < valMetrics(bestLoss).loss) bestLoss = m;
+    if (bestTest === null || m.test_acc > bestTest.test_acc) bestTest = m;
   }
   return {
     runId: run.id,
     name: run.name || run.id,
     status: run.status,
     epochs: last?.epoch ?? 0,
+    valSource: validationSource(metrics),
+    finalValAcc: last ? valMetrics(last).acc : null,
+    finalValLoss: last ? valMetrics(last).loss : null,
+    bestValAcc: bestAcc ? valMetrics(bestAcc).acc : null,
     finalTestAcc: last?.test_acc ?? null,
     finalTestLoss: last?.test_loss ?? null,
-    bestTestAcc: bestAcc?.test_acc ?? null,
+    bestTestAcc: bestTest?.test_acc ?? null,
+    testAccAtBest: bestLoss?.test_acc ?? null,
     bestAccEpoch: bestAcc?.epoch ?? null,
     bestLossEpoch: bestLoss?.epoch ?? null,
     sparsity: last?.sparsity ?? null,
@@ -78,7 +86,14 @@ export function compareRow(run: RunRecord, metrics: EpochMetrics[]): CompareRow 
   };
 }
 
-export type MetricKey = 'train_loss' | 'train_acc' | 'test_loss' | 'test_acc';
+/** train_*, test_*, and val_* (which reads the test split for runs without a validation split). */
+export type MetricKey = 'train_loss' | 'train_acc' | 'val_loss' | 'val_acc' | 'test_loss' | 'test_acc';
+
+function metricOf(m: EpochMetrics, key: MetricKey): number {
+  if (key === 'val_loss') return valMetrics(m).loss;
+  if (key === 'val_acc') return valMetrics(m).acc;
+  return m[key];
+}
 
 export interface BandPoint {
   epoch: number;
@@ -96,7 +111,7 @@ export function aggregate(metricsByRun: EpochMetrics[][], key: MetricKey): BandP
   const byEpoch = new Map<number, number[]>();
   for (const ms of metricsByRun) {
     for (const m of ms) {
-      const v = m[key];
+      const v = metricOf(m, key);
       if (!Number.isFinite(v)) continue;
       const arr = byEpoch.get(m.epoch) ?? [];
       arr.push(v);

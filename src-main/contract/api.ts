@@ -5,10 +5,12 @@
 import type { TrainSettings, SettingIssue } from './settings';
 import type { ResolvedGraph } from './model-graph';
 import type { OnnxApi } from './onnx';
+import type { ModelApi } from './model-api';
 import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
 import type { LandscapeApi } from './landscape';
+import type { RunSlurm, SlurmInfo } from './slurm';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -16,6 +18,15 @@ export interface EpochMetrics {
   epoch: number;
   train_loss: number;
   train_acc: number;
+  /**
+   * Validation split (held out of train): model selection and early stopping use it. Absent in
+   * records written before the split existed: there validation = test, and readers say so.
+   * With valSplit 0 the engine writes the test numbers here (and `val_is_test: true`).
+   */
+  val_loss?: number;
+  val_acc?: number;
+  /** True when the run had no validation split (valSplit 0): val_* are the test split's numbers. */
+  val_is_test?: boolean;
   test_loss: number;
   test_acc: number;
   lr: number;
@@ -75,13 +86,51 @@ export interface RunRecord {
   finished?: string;
   /** Last completed epoch (0 before the first). */
   epochsDone: number;
+  /** Epoch with the lowest validation loss (the best checkpoint). */
   bestEpoch?: number;
   bestTestAcc?: number;
   finalTestAcc?: number;
+  /** Highest and last validation accuracy; absent for runs recorded before the validation split. */
+  bestValAcc?: number;
+  finalValAcc?: number;
+  /** Images in each split as trained; valIsTest when valSplit was 0 (validation = test). */
+  splits?: { train: number; val: number; test: number; valIsTest: boolean };
   error?: string;
-  /** Process that owns a running run; used to detect interrupted runs. */
-  pid?: number;
+  /** Who writes a queued or running run (its lock holder); a gone owner makes the run 'interrupted'. */
+  owner?: RunOwner;
+  /**
+   * Set when a file of the run does not match its schema: names the file and the field. A damaged
+   * run is listed, but analyses, exports and resume refuse it instead of guessing.
+   */
+  damaged?: string;
+  /**
+   * The Slurm array task a study submitted this run to (`--executor slurm`). Kept after the run
+   * ends (unlike `owner`), so the record always names its job and task; the scheduler's state is
+   * merged in when the run is read (state, note), never trusted from disk.
+   */
+  slurm?: RunSlurm;
 }
+
+/** What a resume kept and dropped when it cut the run's append-only records back to its checkpoint. */
+export interface ResumeReport {
+  /** Epoch of the checkpoint the run resumes from; 0 = no usable checkpoint, the run starts over. */
+  epoch: number;
+  kept: { metrics: number; steps: number; bn: number; weights: number };
+  dropped: { metrics: number; steps: number; bn: number; weights: number };
+  /** Unreadable lines moved aside (to `<file>.damaged`), by file. */
+  damagedLines: { file: string; lines: number }[];
+  /** Why an earlier checkpoint than the newest was chosen, or none at all (empty when the newest was used). */
+  notes: string[];
+}
+
+/**
+ * The one writer of a run. A process is named by pid, start time ("<boot id>:<ticks>", absent
+ * where it cannot be read) and host, so a reused pid is recognised; a Slurm task by job id and
+ * array task id.
+ */
+export type RunOwner =
+  | { kind: 'process'; pid: number; startTime?: string; host: string }
+  | { kind: 'slurm'; jobId: string; arrayTaskId?: number; host?: string };
 
 export interface RunDetail {
   run: RunRecord;
@@ -142,14 +191,16 @@ export interface CoreApi {
   'runs.list': { req: Record<string, never>; res: RunRecord[] };
   'runs.get': { req: { id: string }; res: RunDetail };
   'runs.start': { req: { settings: Partial<TrainSettings>; study?: string }; res: { run: RunRecord; job: JobInfo } };
-  'runs.resume': { req: { id: string }; res: { run: RunRecord; job: JobInfo } };
+  'runs.resume': { req: { id: string }; res: { run: RunRecord; job: JobInfo; resume: ResumeReport } };
   'runs.cancel': { req: { id: string }; res: { cancelled: boolean } };
   'runs.delete': { req: { id: string }; res: { deleted: boolean } };
   'jobs.list': { req: Record<string, never>; res: JobInfo[] };
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
+  /** Whether studies can go to Slurm here (sbatch found and answering), and why not. */
+  'slurm.info': { req: Record<string, never>; res: SlurmInfo };
 }
 
-export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi;
+export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi & ModelApi;
 export type Method = keyof Api;
 export type Req<M extends Method> = Api[M]['req'];
 export type Res<M extends Method> = Api[M]['res'];
@@ -168,12 +219,13 @@ export type EventName = keyof Events;
 /** Runtime lists the transports check names against (kept in sync by the type below). */
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
-  'jobs.list', 'jobs.cancel',
+  'jobs.list', 'jobs.cancel', 'slurm.info',
   'bn.timeline', 'bn.inspect',
   'dropout.analyze',
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',
   'onnx.export', 'onnx.exports', 'onnx.download', 'onnx.reveal', 'onnx.infer', 'onnx.bench',
   'landscape.compute', 'landscape.images',
+  'model.import', 'model.describe', 'model.save', 'model.list',
 ] as const satisfies readonly Method[];
 export const EVENTS = ['job.updated', 'run.updated', 'run.epoch', 'run.steps', 'engine.status'] as const satisfies readonly EventName[];
 

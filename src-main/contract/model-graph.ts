@@ -83,6 +83,13 @@ export interface ModelGraph {
   nodes: GraphNode[];
   /** Name of the logits node; default: the last node. */
   output?: string;
+  /**
+   * Initial weights (a model file only): an NLCK weights file, its path relative to the JSON
+   * file, written by `import-model --weights keep`. A run of this model starts from these values
+   * (every parameter and running statistic under its `<node>/<param>` name) instead of the seeded
+   * initialisation. A run records the graph without it (the run's checkpoints hold its weights).
+   */
+  weights?: string;
 }
 
 /** The presets, by name (`--model s5`); a path to a JSON file is the other choice. */

@@ -19,6 +19,12 @@ export interface TrainSettings {
   epochs: number;
   trainLimit: number;
   testLimit: number;
+  /** Share of the training split held out for validation (0 = the test split stands in for it). */
+  valSplit: number;
+  /** Image folders: "HxW" every image is resized to ('' = all images must share one size). */
+  resize: string;
+  /** Image folders without train/ and test/: share of each class used as the test split. */
+  testSplit: number;
   batch: number;
   lr: number;
   linearScaling: boolean;
@@ -91,12 +97,15 @@ export interface TextField<K extends keyof TrainSettings = keyof TrainSettings> 
   type: 'text';
   default: string;
   maxLength: number;
+  /** A non-empty value must match this (regular-expression source), described by `patternHelp`. */
+  pattern?: string;
+  patternHelp?: string;
 }
 export type SettingField = NumberField | BoolField | ChoiceField | TextField;
 
 export const SETTINGS: readonly SettingField[] = [
-  { key: 'data', flag: 'data', label: 'Dataset', type: 'text', default: 'mnist-sample', maxLength: 4096, group: 'data', key_setting: true,
-    help: 'mnist-sample (embedded, 10,000 real MNIST digits), fashion-mnist (Debian dataset-fashion-mnist), or a folder of IDX files.' },
+  { key: 'data', flag: 'data', label: 'Dataset', type: 'text', default: 'mnist', maxLength: 4096, group: 'data', key_setting: true,
+    help: 'mnist (full MNIST, 60,000 train / 10,000 test, the default), mnist-sample (embedded, 10,000 real MNIST digits, for quick tries), fashion-mnist (Debian dataset-fashion-mnist), a folder of IDX files, or an image folder (train/<class>/*.png|jpg and test/<class>/…, or <class>/… split by --test-split).' },
   { key: 'model', flag: 'model', label: 'Model', type: 'text', default: 's5', maxLength: 4096, group: 'run', key_setting: true,
     help: 'A preset (s5 = the S5 net, resnet-tiny, separable, mlp) or the path of a model JSON file (format normlab-model/1). Norm nodes with norm "auto" and dropouts with rate "auto" follow the settings below.' },
   { key: 'epochs', flag: 'epochs', label: 'Epochs', type: 'number', integer: true, min: 1, max: 1000, default: 10, group: 'run', key_setting: true,
@@ -105,6 +114,12 @@ export const SETTINGS: readonly SettingField[] = [
     help: 'Use only the first N training images (0 = all).' },
   { key: 'testLimit', flag: 'test-limit', label: 'Test images', type: 'number', integer: true, min: 0, max: 10_000_000, default: 0, group: 'data',
     help: 'Evaluate on the first N test images (0 = all).' },
+  { key: 'valSplit', flag: 'val-split', label: 'Validation split', type: 'number', integer: false, min: 0, max: 0.5, default: 0.1, group: 'data',
+    help: 'Share of the training images held out for validation (seeded, stratified by class); best checkpoint and early stopping use it. 0 = use the test split as validation, as the course notebooks do.' },
+  { key: 'resize', flag: 'resize', label: 'Resize to (HxW)', type: 'text', default: '', maxLength: 20, pattern: '^\\s*\\d{1,4}\\s*[xX×]\\s*\\d{1,4}\\s*$', patternHelp: 'HxW such as 32x32', group: 'data',
+    help: 'Image folders: resize every image to HxW (e.g. 32x32, bilinear). Empty = every image must already have the same size.' },
+  { key: 'testSplit', flag: 'test-split', label: 'Test split (image folder)', type: 'number', integer: false, min: 0.05, max: 0.5, default: 0.2, group: 'data',
+    help: 'Image folders that hold class folders directly (no train/ and test/): share of each class kept as the test split (seeded, stratified).' },
   { key: 'batch', flag: 'batch', label: 'Batch size', type: 'number', integer: true, min: 1, max: 8192, default: 128, group: 'optimizer', key_setting: true,
     help: 'Images per optimizer step.' },
   { key: 'lr', flag: 'lr', label: 'Learning rate', type: 'number', integer: false, min: 1e-6, max: 10, default: 0.05, log: true, group: 'optimizer', key_setting: true,
@@ -154,7 +169,7 @@ export const SETTINGS: readonly SettingField[] = [
   { key: 'clipValue', flag: 'clip-value', label: 'Clip threshold', type: 'number', integer: false, min: 1e-6, max: 1e6, default: 1, group: 'regularization',
     help: 'Maximum global norm (clip=norm) or absolute value (clip=value).' },
   { key: 'earlyStop', flag: 'early-stop', label: 'Early-stopping patience', type: 'number', integer: true, min: 0, max: 1000, default: 0, group: 'regularization',
-    help: 'Stop after N epochs without a better test loss and restore the best weights (0 = off).' },
+    help: 'Stop after N epochs without a better validation loss and restore the best weights (0 = off).' },
   { key: 'augRotate', flag: 'aug-rotate', label: 'Rotate (°)', type: 'number', integer: false, min: 0, max: 180, default: 0, group: 'augmentation',
     help: 'Random rotation in ±degrees.' },
   { key: 'augShift', flag: 'aug-shift', label: 'Shift (px)', type: 'number', integer: true, min: 0, max: 14, default: 0, group: 'augmentation',
@@ -229,6 +244,7 @@ export function resolveSettings(input: Record<string, unknown>): { ok: true; val
       case 'text':
         if (typeof v !== 'string') { fail(`must be text, got ${JSON.stringify(v)}`); break; }
         if (v.length > f.maxLength) { fail(`must be at most ${f.maxLength} characters`); break; }
+        if (f.pattern && v !== '' && !new RegExp(f.pattern).test(v)) { fail(`expected ${f.patternHelp ?? `text matching ${f.pattern}`}, got ${JSON.stringify(v)}`); break; }
         out[f.key] = v;
         break;
     }

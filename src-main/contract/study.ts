@@ -2,8 +2,10 @@
  * Studies (groups of runs started together from a preset), run comparison, misclassified images
  * and weight analysis. Types only: shared by services, CLI and renderer.
  */
+import type { ValidationSource } from './validation';
 import type { EpochMetrics, JobInfo, RunRecord } from './api';
 import type { TrainSettings } from './settings';
+import type { ExecutorKind, SlurmOptions, SlurmSubmission } from './slurm';
 
 /** A knob of a preset that feeds several variants (e.g. the s6 preset's L1 λ). */
 export interface PresetParam {
@@ -49,6 +51,12 @@ export interface StudyStartRequest {
   studyId?: string;
   /** Only these variant keys (default all). */
   variants?: string[];
+  /** Where the runs train: 'local' (default, this machine's queue) or 'slurm' (one array job). */
+  executor?: ExecutorKind;
+  /** sbatch options when executor is 'slurm'. */
+  slurm?: SlurmOptions;
+  /** Report folder the Slurm report job writes (default: <workspace>/slurm/<study id>/report). */
+  reportDir?: string;
 }
 
 /** A group of runs started together (e.g. the S6 preset: none, L1, L2, L1+L2), as the store keeps it. */
@@ -67,7 +75,10 @@ export interface StudySummary {
 export interface StudyStartResult {
   study: StudySummary;
   runs: RunRecord[];
+  /** Local jobs (empty when the runs went to Slurm). */
   jobs: JobInfo[];
+  /** Set when the runs went to Slurm: the array job, the report job and where their files are. */
+  slurm?: SlurmSubmission;
 }
 
 /** Runs whose settings differ only in seed (and name) form one group: drawn as mean with a band. */
@@ -95,12 +106,24 @@ export interface CompareRow {
   name: string;
   status: string;
   epochs: number;
+  /**
+   * Where validation numbers come from: a held-out split, or the test split (valSplit 0, or a
+   * run recorded before the validation split existed).
+   */
+  valSource: ValidationSource;
+  finalValAcc: number | null;
+  finalValLoss: number | null;
+  /** Highest validation accuracy over the epochs. */
+  bestValAcc: number | null;
   finalTestAcc: number | null;
   finalTestLoss: number | null;
+  /** Highest test accuracy over the epochs (for reference only: nothing is selected by it). */
   bestTestAcc: number | null;
-  /** Epoch with the highest test accuracy. */
+  /** Test accuracy of the best checkpoint (the epoch with the lowest validation loss). */
+  testAccAtBest: number | null;
+  /** Epoch with the highest validation accuracy. */
   bestAccEpoch: number | null;
-  /** Epoch with the lowest test loss (the run's 'best' checkpoint). */
+  /** Epoch with the lowest validation loss (the run's 'best' checkpoint). */
   bestLossEpoch: number | null;
   /** Share of kernel weights with |w| < 1e-3 after the last epoch. */
   sparsity: number | null;

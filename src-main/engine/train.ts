@@ -9,6 +9,7 @@ import type { LossKind, TrainSettings } from '../contract/settings';
 import type { Dataset, Split } from '../data/dataset';
 import { channelStats, gatherBatch } from '../data/normalize';
 import { augmentBatch } from '../data/augment';
+import { splitValidation } from '../data/split';
 import type { BnRecord, EvalResult, NamedWeights, TrainState } from './model-types';
 import { buildModel, type Model, type ParamRef } from './model';
 import { Optimizer, lrAt } from './optim';
@@ -89,9 +90,14 @@ export interface TrainResult {
   epochs: number;
   testAcc: number;
   testLoss: number;
+  /** Last validation loss/accuracy (the test split's when valSplit is 0). */
+  valAcc: number;
+  valLoss: number;
+  /** Sizes of the splits trained and evaluated on. */
+  splits: { train: number; val: number; test: number; valIsTest: boolean };
   params: number;
   seconds: number;
-  /** 1-based epoch with the lowest test loss, 0 if none finished. */
+  /** 1-based epoch with the lowest validation loss, 0 if none finished. */
   bestEpoch: number;
   /** The engine that ran the training steps. */
   engine: EngineChoice;
@@ -137,7 +143,9 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
  * The returned model is the caller's to dispose.
  *
  * Reported train_loss is the data loss (cross-entropy or MSE) averaged over the epoch's
- * batches in training mode; the L1/L2 penalty is not included so that it compares with test_loss.
+ * batches in training mode; the L1/L2 penalty is not included so that it compares with val_loss
+ * and test_loss. The validation split (settings.valSplit of the training images, seeded and
+ * stratified) is held out of training; the best checkpoint and early stopping use its loss.
  */
 export async function trainRun(
   settings: TrainSettings,
@@ -152,10 +160,14 @@ export async function trainRun(
   const pixels = h * w * c;
   const classes = data.info.classNames.length;
   const spec = options.spec ?? specForSettings(settings, [h, w, c], classes);
-  const train = limitSplit(data.train, settings.trainLimit, pixels);
+  const limited = limitSplit(data.train, settings.trainLimit, pixels);
   const test = limitSplit(data.test, settings.testLimit, pixels);
-  if (train.count < 1) throw new Error(`dataset ${data.info.name}: the training split is empty`);
+  if (limited.count < 1) throw new Error(`dataset ${data.info.name}: the training split is empty`);
   if (test.count < 1) throw new Error(`dataset ${data.info.name}: the test split is empty`);
+  // Held out of train (seeded, stratified): best checkpoint and early stopping look only at it.
+  const valSplit = settings.valSplit ?? 0;
+  const { train, val } = splitValidation(limited, valSplit, settings.seed, pixels);
+  const valIsTest = val === null;
   if (resume && resume.epoch > settings.epochs) {
     throw new Error(`resume: the checkpoint is after epoch ${resume.epoch}, but the run has only ${settings.epochs} epochs`);
   }
@@ -190,17 +202,18 @@ export async function trainRun(
   // model exported as `normlab export` does), else tfjs. A model the exporter cannot express
   // is evaluated on tfjs.
   let ortEval = ortTrainer !== null;
-  const evaluateTest = async (): Promise<EvalResult> => {
+  const evaluateSplit = async (split: Split): Promise<EvalResult> => {
     if (ortTrainer && ortEval) {
       try {
-        return await ortTrainer.evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+        return await ortTrainer.evaluate(model, split, normalization, { batch: 500, loss: settings.loss });
       } catch (e) {
         if (!(e instanceof ExportError)) throw e;
         ortEval = false;
       }
     }
-    return evaluate(model, test, normalization, { batch: 500, loss: settings.loss });
+    return evaluate(model, split, normalization, { batch: 500, loss: settings.loss });
   };
+  const evaluateTest = () => evaluateSplit(test);
   let updateMs = 0;
   let best = resume?.best ?? null;
   let wait = resume?.earlyStopWait ?? 0;
@@ -225,6 +238,7 @@ export async function trainRun(
   let status: TrainResult['status'] = 'done';
   let epochsDone = startEpoch;
   let lastTest = { loss: NaN, acc: NaN };
+  let lastVal = { loss: NaN, acc: NaN };
 
   try {
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
@@ -315,11 +329,13 @@ export async function trainRun(
       }
 
       const ev = await evaluateTest();
+      const evVal = val ? await evaluateSplit(val) : ev;
       lastTest = { loss: ev.loss, acc: ev.acc };
+      lastVal = { loss: evVal.loss, acc: evVal.acc };
       const events: string[] = [];
-      const isBest = best === null || ev.loss < best.testLoss;
+      const isBest = best === null || evVal.loss < (best.valLoss ?? best.testLoss);
       if (isBest) {
-        best = { epoch: epoch + 1, testLoss: ev.loss, testAcc: ev.acc };
+        best = { epoch: epoch + 1, testLoss: ev.loss, testAcc: ev.acc, valLoss: evVal.loss, valAcc: evVal.acc };
         wait = 0;
         events.push('best');
         bestSnapshot = model.getWeights();
@@ -334,6 +350,7 @@ export async function trainRun(
           model.setWeights(bestSnapshot);
           events.push('restored-best');
           lastTest = { loss: best.testLoss, acc: best.testAcc };
+          lastVal = { loss: best.valLoss ?? best.testLoss, acc: best.valAcc ?? best.testAcc };
         }
       }
       const { norms, sparsity } = weightSummary(params);
@@ -341,6 +358,9 @@ export async function trainRun(
         epoch: epoch + 1,
         train_loss: lossSum / seen,
         train_acc: correctSum / seen,
+        val_loss: evVal.loss,
+        val_acc: evVal.acc,
+        ...(valIsTest ? { val_is_test: true } : {}),
         test_loss: ev.loss,
         test_acc: ev.acc,
         lr,
@@ -370,6 +390,7 @@ export async function trainRun(
       // Cancelled before finishing an epoch of this session: report the model as it stands.
       const ev = await evaluateTest();
       lastTest = { loss: ev.loss, acc: ev.acc };
+      lastVal = val ? await evaluateSplit(val).then((r) => ({ loss: r.loss, acc: r.acc })) : lastTest;
     }
   } catch (e) {
     model.dispose();
@@ -383,6 +404,9 @@ export async function trainRun(
     epochs: epochsDone,
     testAcc: lastTest.acc,
     testLoss: lastTest.loss,
+    valAcc: lastVal.acc,
+    valLoss: lastVal.loss,
+    splits: { train: train.count, val: val?.count ?? test.count, test: test.count, valIsTest },
     params: model.paramCount(),
     seconds: (performance.now() - started) / 1000,
     bestEpoch: best?.epoch ?? 0,

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { BackendInfo, JobInfo, JobKind, Progress } from '../contract/api';
-import type { FromWorker, ToWorker } from './protocol';
+import type { CancelReason, FromWorker, ToWorker } from './protocol';
 
 export interface HostEvents {
   'job.updated': JobInfo;
@@ -39,10 +39,12 @@ export interface EngineHostOptions {
   workerPath?: string;
   /** Extra environment for the worker (e.g. NORMLAB_BACKEND in tests). */
   env?: Record<string, string>;
+  /** Start the worker on the first request instead of at once (CLI commands that may need none). */
+  lazy?: boolean;
 }
 
 export class EngineHost {
-  private worker!: Worker;
+  private worker: Worker | undefined;
   private readyPromise!: Promise<{ backend: BackendInfo; versions: Record<string, string> }>;
   private queue: Pending[] = [];
   private running: Pending | null = null;
@@ -59,7 +61,12 @@ export class EngineHost {
 
   constructor(private readonly opts: EngineHostOptions) {
     this.workerPath = opts.workerPath ?? fileURLToPath(new URL('./worker.js', import.meta.url));
-    this.spawn();
+    if (!opts.lazy) this.spawn();
+  }
+
+  /** Starts the worker if a lazy host has not yet. */
+  private ensureStarted(): void {
+    if (!this.worker && !this.closed) this.spawn();
   }
 
   private spawn(): void {
@@ -97,7 +104,7 @@ export class EngineHost {
   }
 
   private onCrash(message: string): void {
-    if (this.closed) return;
+    if (this.closed || !this.worker) return;
     const dead = this.worker;
     this.crashes += 1;
     if (!this.isReady) {
@@ -158,7 +165,7 @@ export class EngineHost {
         if (!job || job.info.id !== m.id) return;
         this.running = null;
         const value = m.value as { status?: string } | undefined;
-        this.settle(job, value && value.status === 'cancelled' ? 'cancelled' : 'done');
+        this.settle(job, value && (value.status === 'cancelled' || value.status === 'interrupted') ? 'cancelled' : 'done');
         job.resolve(m.value);
         this.pump();
         return;
@@ -209,7 +216,8 @@ export class EngineHost {
   }
 
   private post(m: ToWorker): void {
-    this.worker.postMessage(m);
+    this.ensureStarted();
+    this.worker!.postMessage(m);
   }
 
   private emit<E extends keyof HostEvents>(event: E, payload: HostEvents[E]): void {
@@ -223,12 +231,14 @@ export class EngineHost {
 
   /** Backend and versions, after a round trip to the worker. */
   async ready(): Promise<{ backend: BackendInfo; versions: Record<string, string> }> {
+    this.ensureStarted();
     this.retryIfBroken();
     return this.readyPromise;
   }
 
   /** A live answer from the worker (answers even while a job trains). */
   async ping(timeoutMs = 10_000): Promise<unknown> {
+    this.ensureStarted();
     await this.readyPromise;
     const id = randomUUID();
     return new Promise((resolve, reject) => {
@@ -247,6 +257,7 @@ export class EngineHost {
   /** Queues a job; the promise settles with the job's result. */
   submit(kind: string, payload: unknown, meta: { title: string; jobKind?: JobKind; runId?: string; onCrash?: (message: string) => void }): { info: JobInfo; done: Promise<unknown> } {
     if (this.closed) throw new JobError('the engine is shut down');
+    this.ensureStarted();
     this.retryIfBroken();
     const info: JobInfo = { id: randomUUID(), kind: meta.jobKind ?? 'analysis', title: meta.title, state: 'queued', ...(meta.runId ? { runId: meta.runId } : {}) };
     let pending!: Pending;
@@ -260,8 +271,11 @@ export class EngineHost {
     return { info: pending.info, done };
   }
 
-  /** Cancels a queued job at once, or asks the running one to stop after its current step. */
-  cancel(jobId: string): boolean {
+  /**
+   * Cancels a queued job at once, or asks the running one to stop after its current step;
+   * reason 'interrupted' (a SIGTERM) makes a training job record its run as interrupted.
+   */
+  cancel(jobId: string, reason: CancelReason = 'cancelled'): boolean {
     const i = this.queue.findIndex((j) => j.info.id === jobId);
     if (i >= 0) {
       const [job] = this.queue.splice(i, 1);
@@ -270,7 +284,7 @@ export class EngineHost {
       return true;
     }
     if (this.running?.info.id === jobId) {
-      this.post({ type: 'cancel', id: jobId });
+      this.post({ type: 'cancel', id: jobId, reason });
       return true;
     }
     return false;
@@ -301,6 +315,6 @@ export class EngineHost {
       j.resolve({ status: 'cancelled' });
     }
     this.queue = [];
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 }

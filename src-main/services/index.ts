@@ -5,13 +5,17 @@
 import { resolveThreads } from '../engine/threads';
 import { specForSettings } from '../engine/spec';
 import { z } from 'zod';
-import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type RunRecord } from '../contract/api';
+import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type ResumeReport, type RunRecord } from '../contract/api';
 import { resolveSettings } from '../contract/settings';
 import { EngineHost, JobError } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
-import { listKnownDatasets, loadDataset } from '../data/dataset';
+import type { RunLock } from '../store/owner';
+import { checkDataPaths, resolveRoots } from './data-roots';
+import { listKnownDatasets, loadRunDataset } from '../data/dataset';
+import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
+import { cancelTask, installSlurmLiveness, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
 
 export interface Services {
   handle(method: string, params: unknown): Promise<unknown>;
@@ -23,6 +27,17 @@ export interface Services {
 
 export interface ServicesOptions {
   workspace: string;
+  /** Make the folder a workspace even if it holds other files (CLI --init). */
+  init?: boolean;
+  /** Open the workspace for reading only: a missing one is not created (read-only CLI commands). */
+  readOnly?: boolean;
+  /** Start the engine worker on the first request that needs it (CLI). */
+  lazyEngine?: boolean;
+  /**
+   * Browser mode: the only folders datasets and files may be read from (named datasets are always
+   * allowed). Undefined: no restriction (Electron's own dialogs, the CLI).
+   */
+  dataRoots?: string[];
   workerPath?: string;
   env?: Record<string, string>;
 }
@@ -33,21 +48,32 @@ function toApiError(e: unknown): ApiError {
   const message = err?.message ?? String(e);
   if (err?.name === 'DatasetError') return new ApiError('dataset', message);
   if (err?.name === 'StoreError') {
-    const code = err.code === 'not-found' || err.code === 'conflict' || err.code === 'invalid' ? err.code : 'io';
+    const code = err.code === 'not-found' || err.code === 'conflict' || err.code === 'invalid' ? err.code : err.code === 'corrupt' ? 'invalid' : 'io';
     return new ApiError(code, message);
   }
   if (e instanceof JobError) return new ApiError(err.code === 'dataset' ? 'dataset' : 'engine', message);
+  if (e instanceof SlurmError) return new ApiError('invalid', message);
   return new ApiError('internal', message);
 }
 
 export async function createServices(opts: ServicesOptions): Promise<Services> {
-  const workspace = new Workspace(opts.workspace);
-  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env });
+  const dataRoots = opts.dataRoots ? resolveRoots(opts.dataRoots) : null;
+  const workspace = new Workspace(opts.workspace, { init: opts.init, readOnly: opts.readOnly });
+  const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env, lazy: opts.lazyEngine });
   const listeners = new Set<(event: EventName, payload: unknown) => void>();
   const emit = <E extends EventName>(event: E, payload: Events[E]) => {
     for (const l of listeners) l(event, payload);
   };
+  /** Run locks held by this process, by training job id: released the moment the job ends. */
+  const jobLocks = new Map<string, RunLock>();
   host.on((event, payload) => {
+    if (event === 'job.updated') {
+      const j = payload as JobInfo;
+      if ((j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') && jobLocks.has(j.id)) {
+        jobLocks.get(j.id)!.release();
+        jobLocks.delete(j.id);
+      }
+    }
     if (event === 'job.event') {
       const p = payload as { name: string; payload: unknown };
       emit(p.name as EventName, p.payload as never);
@@ -56,8 +82,22 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     }
   });
 
-  /** Queues a training job for a run (new or resumed); a crash marks the run interrupted. */
-  function queueTrain(run: RunRecord, resume: boolean): JobInfo {
+  // Runs trained by Slurm tasks (other processes, maybe other nodes) show live through polling;
+  // the store asks Slurm whether a Slurm owner is still alive (squeue, cached for a moment).
+  installSlurmLiveness();
+  const slurmWatch = watchSlurmRuns(workspace, (event, payload) => emit(event, payload as never));
+  const withSlurm = async (runs: RunRecord[]): Promise<RunRecord[]> => {
+    if (!runs.some((r) => r.slurm)) return runs;
+    const merged = await mergeSlurm(workspace, runs);
+    if (merged.some((r) => r.slurm && (r.status === 'queued' || r.status === 'running'))) slurmWatch.touch();
+    return merged;
+  };
+
+  /**
+   * Queues a training job for a run (new or resumed) whose lock this process holds; the lock is
+   * released when the job ends, however it ends. A crash marks the run interrupted.
+   */
+  function queueTrain(run: RunRecord, resume: boolean, lock: RunLock): JobInfo {
     const { info, done } = host.submit('train', { runId: run.id, resume }, {
       title: `${resume ? 'Resume' : 'Train'} ${run.name || run.id}`,
       jobKind: 'train',
@@ -75,14 +115,29 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       try {
         const cur = workspace.getRun(run.id);
         if (cur.status === 'running' || cur.status === 'queued') {
-          const r = workspace.updateRun(run.id, { status: 'failed', error: e.message });
+          const r = workspace.updateRun(run.id, { status: 'failed', error: e.message, owner: undefined });
           emit('run.updated', r);
         }
       } catch {
         // deleted
       }
+    }).finally(() => {
+      lock.release();
+      jobLocks.delete(info.id);
     });
+    jobLocks.set(info.id, lock);
     return info;
+  }
+
+  /** Takes a run's lock and runs `fn`; releases the lock if `fn` throws. */
+  function underLock<T>(id: string, fn: (lock: RunLock) => T): T {
+    const lock = workspace.lockRun(id);
+    try {
+      return fn(lock);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
 
   const table: MethodTable = {
@@ -100,10 +155,16 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         return { ...backend, training, versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },
     },
-    'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
+    // Runs owned by Slurm tasks get the scheduler's state merged in (services/slurm.ts).
+    'runs.list': { schema: empty, handler: async () => withSlurm(workspace.listRuns()) },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
-      handler: async ({ id }) => ({ run: workspace.getRun(id), metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) }),
+      handler: async ({ id }) => {
+        const [run] = await withSlurm([workspace.getRun(id)]);
+        // Damage beyond run.json (a metrics line that is not a record) is reported with the run.
+        const damaged = run.damaged ?? workspace.damage(id) ?? undefined;
+        return { run: damaged ? { ...run, damaged } : run, metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) };
+      },
     },
     'runs.start': {
       schema: z.object({ settings: z.record(z.string(), z.unknown()), study: z.string().max(200).optional() }).strict() as never,
@@ -111,39 +172,57 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         const r = resolveSettings(settings as Record<string, unknown>);
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
         // Fail fast on a bad dataset or model, before a run is created for it.
-        const data = await loadDataset(r.value.data);
+        const data = await loadRunDataset(r.value, workspace.root);
+        checkPlannedSplits(data, r.value);
         try {
           specForSettings(r.value, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
         } catch (e) {
           const message = (e as Error).message;
           throw new ApiError('invalid', message, [{ key: 'model', message }]);
         }
+        workspace.cleanup();
         const created = workspace.createRun(r.value, { study, name: r.value.name });
-        // The owner pid makes a run queued here show as interrupted if this process dies before it starts.
-        const run = workspace.updateRun(created.id, { pid: process.pid });
-        emit('run.updated', run);
-        return { run, job: queueTrain(run, false) };
+        return underLock(created.id, (lock) => {
+          // The owner makes a run queued here show as interrupted if this process dies before it starts.
+          const run = workspace.updateRun(created.id, { owner: lock.owner });
+          emit('run.updated', run);
+          return { run, job: queueTrain(run, false, lock) };
+        });
       },
     },
     'runs.resume': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        const run = workspace.getRun(id);
-        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running`);
+        if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running here`);
+        const run = workspace.requireIntact(id, 'resume');
         if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
-        const queued = workspace.updateRun(id, { status: 'queued', error: undefined, pid: process.pid });
-        emit('run.updated', queued);
-        return { run: queued, job: queueTrain(queued, true) };
+        workspace.cleanup();
+        return underLock(id, (lock) => {
+          // Under the lock: cut every append-only record back to the checkpoint the job will start from.
+          const point = workspace.resumePoint(id);
+          const cut = workspace.cutForResume(id, point.state?.epoch ?? 0);
+          const resume: ResumeReport = { ...cut, notes: point.notes };
+          const queued = workspace.updateRun(id, { status: 'queued', error: undefined, owner: lock.owner, epochsDone: cut.epoch });
+          emit('run.updated', queued);
+          return { run: queued, job: queueTrain(queued, true, lock), resume };
+        });
       },
     },
     'runs.cancel': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         const job = host.jobForRun(id);
-        if (!job) return { cancelled: false };
+        if (!job) {
+          // A run owned by a Slurm task (any node): scancel, SIGINT first so it records itself cancelled.
+          const run = workspace.getRun(id);
+          if (!run.slurm) return { cancelled: false };
+          const ok = await cancelTask(workspace, run);
+          if (ok) emit('run.updated', (await mergeSlurm(workspace, [workspace.getRun(id)]))[0]);
+          return { cancelled: ok };
+        }
         const queued = job.state === 'queued';
         const ok = host.cancel(job.id);
-        if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', pid: undefined }));
+        if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', owner: undefined }));
         return { cancelled: ok };
       },
     },
@@ -156,6 +235,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       },
     },
     'jobs.list': { schema: empty, handler: async () => host.jobs() },
+    'slurm.info': { schema: empty, handler: async () => slurmInfo() },
     'jobs.cancel': {
       schema: z.object({ id: z.string().max(100) }).strict(),
       handler: async ({ id }) => ({ cancelled: host.cancel(id) }),
@@ -173,6 +253,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return value;
     },
     call: (method, params) => dispatch(table, method, params),
+    watchSlurm: () => slurmWatch.touch(),
   };
   for (const feature of FEATURES) Object.assign(table, feature(ctx));
 
@@ -181,6 +262,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     host,
     async handle(method, params) {
       try {
+        if (dataRoots) checkDataPaths(method, params, dataRoots);
         return await dispatch(table, method, params);
       } catch (e) {
         throw toApiError(e);
@@ -191,6 +273,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return () => listeners.delete(listener);
     },
     async close() {
+      slurmWatch.close();
       listeners.clear();
       await host.close();
     },

@@ -36,7 +36,7 @@ export type FsLike = Pick<
 
 /** Suffix of every temp file the store writes; `<name>.<pid>.<random>.tmp`, so a stale one names its owner. */
 export const TMP_SUFFIX = '.tmp';
-const TMP_RE = /\.(\d+)\.[0-9a-f]+\.tmp$/;
+const TMP_RE = /\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /** The pid that wrote a temp file, or null if the name is not one of ours. */
 export function tmpOwner(name: string): number | null {

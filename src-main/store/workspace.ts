@@ -1,13 +1,16 @@
 import type { StudySummary } from '../contract/study';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { EpochMetrics, RunRecord, RunStatus, StepLosses } from '../contract/api';
+import type { EpochMetrics, ResumeReport, RunOwner, RunRecord, StepLosses } from '../contract/api';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../contract/settings';
 import type { BnRecord, NamedWeights, TrainState } from '../engine/model-types';
 import { decodeTrainState, decodeWeights, encodeTrainState, encodeWeights, keepNonFinite } from './checkpoint-format';
 import { StoreError, isDiskFull, reason } from './errors';
 import { TMP_SUFFIX, nodeFileLayer, tmpOwner, type FileLayer } from './file-layer';
 import { parseJsonl, type JsonlRead } from './jsonl';
+import { LOCK_FILE, acquireRunLock, currentOwner, describeOwner, lockHolder, ownerLiveness, pidExists, type Liveness, type RunLock } from './owner';
+import { bnRecordSchema, describeIssue, epochMetricsSchema, runRecordSchema, stepLossesSchema, studySchema, workspaceFileSchema } from './schemas';
+import type { z } from 'zod';
 
 /** A group of runs started together; the type lives in the contract. */
 export type StudyRecord = StudySummary;
@@ -17,10 +20,30 @@ export interface WorkspaceOptions {
   files?: FileLayer;
   /** Where non-fatal findings go (skipped lines, fallback to an older checkpoint). Default: console.warn. */
   warn?: (message: string) => void;
-  /** Whether a process id is alive. Default: process.kill(pid, 0). */
+  /** Whether a run's owner is still running. Default: ownerLiveness (pid + start time + host; Slurm hook). */
+  liveness?: (owner: RunOwner) => Liveness;
+  /** Whether a pid on this host exists (for the owners of temp files). Default: signal 0. */
   isPidAlive?: (pid: number) => boolean;
+  /**
+   * Make the folder a workspace even if it already holds other files. Without it, a folder that
+   * has files but no workspace.json is refused (an empty or missing folder is initialised).
+   */
+  init?: boolean;
+  /** Open for reading only: a missing workspace is refused instead of created. */
+  readOnly?: boolean;
   /** Clock, for tests. */
   now?: () => Date;
+}
+
+/** What resume kept and dropped when it cut the append-only records back to its checkpoint. */
+export type ResumeCut = Omit<ResumeReport, 'notes'>;
+
+/** The checkpoint a resume starts from, and the best-epoch weights that belong with it. */
+export interface ResumePoint {
+  state: TrainState | null;
+  bestWeights?: NamedWeights;
+  /** Why the newest checkpoint was not used (empty when it was). */
+  notes: string[];
 }
 
 export interface CreateRunOptions {
@@ -36,24 +59,12 @@ export interface CreateRunOptions {
 export type RunPatch = Partial<Omit<RunRecord, 'id' | 'created' | 'updated'>>;
 
 const NAME_RE = /^[A-Za-z0-9._-]+$/;
-const STATUSES: readonly RunStatus[] = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted', 'stopped-early'];
 const WORKSPACE_FORMAT = 1;
-/** A temp file of a live process is left alone unless it is older than this (then its writer is surely gone). */
-const STALE_TMP_MS = 60 * 60 * 1000;
 const TRASH_PREFIX = '.trash-';
+const TRASH_RE = /^\.trash-[A-Za-z0-9._-]+-[0-9a-f]{6}$/;
 
-/** Default liveness test: signal 0 checks existence without touching the process. */
-export function pidAlive(pid: number): boolean {
-  // pid 0 and negatives address process groups in kill(2); never treat them as a run's owner.
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Default liveness test of a pid on this host: signal 0 checks existence without touching the process. */
+export const pidAlive = pidExists;
 
 /** Sortable id: UTC time to the second plus 4 random hex digits, e.g. 20261122-031500-ab12. */
 export function makeId(now: Date): string {
@@ -73,24 +84,17 @@ export function checkName(kind: string, s: unknown): string {
   return s;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+type Check = (v: unknown) => string | null;
+/** A line checker over a schema: null when the value fits, else the field and what is wrong. */
+function check(schema: z.ZodType): Check {
+  return (v) => {
+    const r = schema.safeParse(v);
+    return r.success ? null : describeIssue(r.error, v);
+  };
 }
-
-function isMetrics(v: unknown): v is EpochMetrics {
-  return isObject(v) && typeof v.epoch === 'number' && Number.isFinite(v.epoch);
-}
-
-function isStepLosses(v: unknown): v is StepLosses {
-  return (
-    isObject(v) && typeof v.epoch === 'number' && Number.isFinite(v.epoch) && typeof v.stepsPerEpoch === 'number' && Array.isArray(v.points) &&
-    v.points.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'number' && typeof p[1] === 'number')
-  );
-}
-
-function isBnRecord(v: unknown): v is BnRecord {
-  return isObject(v) && typeof v.step === 'number' && typeof v.epoch === 'number' && isObject(v.layers);
-}
+const isMetrics = check(epochMetricsSchema);
+const isStepLosses = check(stepLossesSchema);
+const isBnRecord = check(bnRecordSchema);
 
 /**
  * The workspace folder: one folder per run, written so that a crash, a kill -9 or a full disk at
@@ -103,28 +107,28 @@ function isBnRecord(v: unknown): v is BnRecord {
  */
 export class Workspace {
   readonly root: string;
-  /** Stale temp files and half-deleted runs removed when the workspace was opened (paths). */
+  /** Stale temp files and half-deleted runs removed by cleanup() (paths). */
   readonly cleaned: string[] = [];
   private readonly fs: FileLayer;
   private readonly warn: (message: string) => void;
   private readonly isPidAlive: (pid: number) => boolean;
+  private readonly liveness: (owner: RunOwner) => Liveness;
   private readonly now: () => Date;
 
-  /** Opens (creating if missing) the workspace at `root` and removes what crashed writers left behind. */
+  /**
+   * Opens the workspace at `root`. A missing or empty folder is initialised (unless readOnly); a
+   * folder with other files and no workspace.json is refused unless `init` is set, so that
+   * pointing NormLab at the wrong folder changes nothing there. Opening deletes nothing: writers
+   * call cleanup().
+   */
   constructor(root: string, opts: WorkspaceOptions = {}) {
     this.root = root;
     this.fs = opts.files ?? nodeFileLayer();
     this.warn = opts.warn ?? ((m) => console.warn(`[store] ${m}`));
     this.isPidAlive = opts.isPidAlive ?? pidAlive;
+    this.liveness = opts.liveness ?? ((o) => ownerLiveness(o, { pidExists: this.isPidAlive }));
     this.now = opts.now ?? (() => new Date());
-    try {
-      this.fs.mkdir(join(root, 'runs'));
-      this.fs.mkdir(join(root, 'studies'));
-    } catch (err) {
-      throw new StoreError('io', `workspace folder ${root} cannot be created: ${reason(err)}`, root, { cause: err });
-    }
-    this.checkFormat();
-    this.cleanupStale();
+    this.openFolder(opts);
   }
 
   // ---------------------------------------------------------------- runs
@@ -166,6 +170,7 @@ export class Workspace {
    */
   listRuns(): RunRecord[] {
     const runsDir = join(this.root, 'runs');
+    if (!this.fs.exists(runsDir)) return []; // a read-only open of a folder with no workspace yet
     let names: string[];
     try {
       names = this.fs.readdir(runsDir);
@@ -198,18 +203,26 @@ export class Workspace {
   updateRun(id: string, patch: RunPatch): RunRecord {
     this.requireRun(id);
     const { record, broken } = this.load(id);
-    if (broken) throw new StoreError('corrupt', `cannot update run ${id}: ${record.error}`, this.runJson(id));
+    if (broken) throw new StoreError('corrupt', `cannot update run ${id}: ${record.damaged ?? record.error}`, this.runJson(id));
     const next = { ...record, ...patch, id: record.id, created: record.created, updated: this.now().toISOString() } as RunRecord;
     this.writeRecord(next);
     return next;
   }
 
-  /** Removes a run and its files, and drops it from its studies. Refuses while its process is alive. */
+  /**
+   * Removes a run and its files, and drops it from its studies. Refuses while its owner may still
+   * be running, and refuses a folder that holds no run record NormLab wrote.
+   */
   deleteRun(id: string): void {
     this.requireRun(id);
-    const { record } = this.load(id);
-    if ((record.status === 'running' || record.status === 'queued') && record.pid !== undefined && this.isPidAlive(record.pid)) {
-      throw new StoreError('conflict', `run ${id} is ${record.status} in process ${record.pid}; cancel it before deleting`);
+    const { record, broken } = this.load(id);
+    if (broken && !this.hasOwnRecord(id)) {
+      throw new StoreError('invalid', `${this.runPath(id)} holds no run record written by NormLab (${record.damaged ?? record.error}); it is left as it is`, this.runPath(id));
+    }
+    const holder = lockHolder(this.runPath(id));
+    const owner = (record.status === 'running' || record.status === 'queued') ? record.owner ?? holder : holder;
+    if (owner && this.liveness(owner) !== 'dead') {
+      throw new StoreError('conflict', `run ${id} is ${record.status} in ${describeOwner(owner)}; cancel it before deleting`);
     }
     // Rename first: a crash during the recursive delete then leaves a hidden folder, not a half run.
     const trash = join(this.root, 'runs', `${TRASH_PREFIX}${id}-${randomBytes(3).toString('hex')}`);
@@ -245,7 +258,7 @@ export class Workspace {
     const out: { name: string; bytes: number }[] = [];
     const walk = (dir: string, prefix: string): void => {
       for (const name of this.fs.readdir(dir)) {
-        if (name.endsWith(TMP_SUFFIX)) continue;
+        if (name.endsWith(TMP_SUFFIX) || (prefix === '' && name.startsWith(LOCK_FILE))) continue;
         const p = join(dir, name);
         let st: { size: number; isDirectory: boolean };
         try {
@@ -266,7 +279,8 @@ export class Workspace {
   /** Appends one epoch to metrics.jsonl and flushes it to disk. */
   appendMetrics(id: string, m: EpochMetrics): void {
     this.requireRun(id);
-    if (!isMetrics(m)) throw new StoreError('invalid', `metrics for run ${id} need a numeric epoch`);
+    const bad = isMetrics(m);
+    if (bad) throw new StoreError('invalid', `metrics for run ${id}: ${bad}`);
     const file = this.metricsPath(id);
     this.guardWrite(`metrics of epoch ${m.epoch} of run ${id}`, 'earlier epochs are kept', file, () =>
       this.fs.appendLine(file, JSON.stringify(m, keepNonFinite)),
@@ -286,25 +300,19 @@ export class Workspace {
 
   /**
    * Keeps only epochs ≤ `epoch` (the last checkpoint) so that a resumed run does not repeat
-   * epochs; rewrites atomically, which also drops torn lines. Returns how many records were dropped.
+   * epochs; rewrites atomically. Unreadable lines are moved to metrics.jsonl.damaged, never lost.
+   * Returns how many records were dropped.
    */
   truncateMetrics(id: string, epoch: number): number {
     this.requireRun(id);
-    const file = this.metricsPath(id);
-    if (!this.fs.exists(file)) return 0;
-    const { records, skipped, tornTail } = this.readJsonl(id, file, 'metrics.jsonl', isMetrics);
-    const kept = records.filter((m) => m.epoch <= epoch);
-    const dropped = records.length - kept.length;
-    if (dropped === 0 && skipped === 0 && !tornTail) return 0;
-    const text = kept.map((m) => JSON.stringify(m, keepNonFinite) + '\n').join('');
-    this.guardWrite(`metrics.jsonl of run ${id}`, 'the previous metrics are kept', file, () => this.fs.writeFileAtomic(file, text));
-    return dropped;
+    return this.cutJsonl<EpochMetrics>(id, this.metricsPath(id), 'metrics.jsonl', isMetrics, (m) => m.epoch <= epoch).dropped;
   }
 
   /** Appends one epoch's per-step training losses to steps.jsonl and flushes it (like metrics). */
   appendSteps(id: string, rec: StepLosses): void {
     this.requireRun(id);
-    if (!isStepLosses(rec)) throw new StoreError('invalid', `step losses for run ${id} need a numeric epoch, stepsPerEpoch and [step, loss] points`);
+    const bad = isStepLosses(rec);
+    if (bad) throw new StoreError('invalid', `step losses for run ${id}: ${bad}`);
     const file = this.stepsPath(id);
     this.guardWrite(`step losses of epoch ${rec.epoch} of run ${id}`, 'earlier epochs are kept', file, () =>
       this.fs.appendLine(file, JSON.stringify(rec, keepNonFinite)),
@@ -318,26 +326,92 @@ export class Workspace {
   readSteps(id: string): StepLosses[] {
     this.requireRun(id);
     const byEpoch = new Map<number, StepLosses>();
-    for (const r of this.readJsonl(id, this.stepsPath(id), 'steps.jsonl', isStepLosses).records) byEpoch.set(r.epoch, r);
+    for (const r of this.readJsonl<StepLosses>(id, this.stepsPath(id), 'steps.jsonl', isStepLosses).records) byEpoch.set(r.epoch, r);
     return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
   }
 
   /** Keeps only epochs ≤ `epoch` in steps.jsonl (a resume repeats the epoch in flight), atomically. */
   truncateSteps(id: string, epoch: number): void {
     this.requireRun(id);
-    const file = this.stepsPath(id);
-    if (!this.fs.exists(file)) return;
-    const { records, skipped, tornTail } = this.readJsonl(id, file, 'steps.jsonl', isStepLosses);
-    const kept = records.filter((r) => r.epoch <= epoch);
-    if (kept.length === records.length && skipped === 0 && !tornTail) return;
-    const text = kept.map((r) => JSON.stringify(r, keepNonFinite) + '\n').join('');
-    this.guardWrite(`steps.jsonl of run ${id}`, 'the previous step losses are kept', file, () => this.fs.writeFileAtomic(file, text));
+    this.cutJsonl<StepLosses>(id, this.stepsPath(id), 'steps.jsonl', isStepLosses, (r) => r.epoch <= epoch);
+  }
+
+  /**
+   * Before a resume from the checkpoint of `epoch` (0: none, start over): cuts every append-only
+   * record back to it — metrics, step losses, BN records (recorded during epochs ≤ `epoch`) and
+   * per-epoch weights — and moves unreadable lines to `<file>.damaged`. Says what it kept and dropped.
+   */
+  cutForResume(id: string, epoch: number): ResumeCut {
+    this.requireRun(id);
+    const m = this.cutJsonl<EpochMetrics>(id, this.metricsPath(id), 'metrics.jsonl', isMetrics, (r) => r.epoch <= epoch);
+    const st = this.cutJsonl<StepLosses>(id, this.stepsPath(id), 'steps.jsonl', isStepLosses, (r) => r.epoch <= epoch);
+    const bn = this.cutJsonl<BnRecord>(id, this.bnPath(id), 'bn.jsonl', isBnRecord, (r) => r.epoch <= epoch);
+    const w = { kept: 0, dropped: 0 };
+    const wdir = join(this.runPath(id), 'weights');
+    if (this.fs.exists(wdir)) {
+      for (const n of this.fs.readdir(wdir)) {
+        const e = /^epoch-(\d+)(\.prev)?\.nlck$/.exec(n);
+        if (!e) continue;
+        if (Number(e[1]) <= epoch) {
+          if (!e[2]) w.kept++;
+          continue;
+        }
+        this.guardWrite(`removal of ${n} of run ${id}`, 'the file is kept', join(wdir, n), () => this.fs.rm(join(wdir, n)));
+        if (!e[2]) w.dropped++;
+      }
+    }
+    return {
+      epoch,
+      kept: { metrics: m.kept, steps: st.kept, bn: bn.kept, weights: w.kept },
+      dropped: { metrics: m.dropped, steps: st.dropped, bn: bn.dropped, weights: w.dropped },
+      damagedLines: [m, st, bn].filter((r) => r.damaged > 0).map((r) => ({ file: r.file, lines: r.damaged })),
+    };
+  }
+
+  /**
+   * Damage in the files of a run that analyses rely on: run.json against its schema, then every
+   * line of metrics.jsonl (a torn last line is not damage). Null when the run is intact.
+   */
+  damage(id: string): string | null {
+    this.requireRun(id);
+    const { record } = this.load(id);
+    if (record.damaged) return record.damaged;
+    const r = this.readJsonl<EpochMetrics>(id, this.metricsPath(id), 'metrics.jsonl', isMetrics, true);
+    const b = r.bad.find((x) => !(r.tornTail && x === r.bad.at(-1)));
+    return b ? `${this.metricsPath(id)} line ${b.line}: ${b.why}` : null;
+  }
+
+  /** Throws StoreError 'corrupt' naming the file and field when the run is damaged (analyses call this). */
+  requireIntact(id: string, what: string): RunRecord {
+    const why = this.damage(id);
+    if (why) throw new StoreError('corrupt', `${what} refused: run ${id} is damaged (${why}); nothing is guessed around it`);
+    return this.getRun(id);
+  }
+
+  // ---------------------------------------------------------------- owner lock
+
+  /**
+   * Takes the run's writer lock for `owner` (default: this process, or this Slurm task). Refuses,
+   * naming the holder, while another live writer holds it; a dead holder (gone or reused pid) is
+   * replaced. Records the owner in run.json.
+   */
+  lockRun(id: string, owner: RunOwner = currentOwner()): RunLock {
+    this.requireRun(id);
+    return acquireRunLock(this.runPath(id), id, owner, this.liveness);
+  }
+
+  /** The run's lock holder and whether it is still running, or null when no lock is held. */
+  runOwner(id: string): { owner: RunOwner; liveness: Liveness } | null {
+    this.requireRun(id);
+    const owner = lockHolder(this.runPath(id));
+    return owner ? { owner, liveness: this.liveness(owner) } : null;
   }
 
   /** Appends one BN snapshot to bn.jsonl. */
   appendBnRecord(id: string, r: BnRecord): void {
     this.requireRun(id);
-    if (!isBnRecord(r)) throw new StoreError('invalid', `BN record for run ${id} needs numeric step, epoch and a layers object`);
+    const bad = isBnRecord(r);
+    if (bad) throw new StoreError('invalid', `BN record for run ${id}: ${bad}`);
     const file = this.bnPath(id);
     this.guardWrite(`BN record of step ${r.step} of run ${id}`, 'earlier records are kept', file, () =>
       this.fs.appendLine(file, JSON.stringify(r, keepNonFinite)),
@@ -347,7 +421,7 @@ export class Workspace {
   /** BN snapshots in file order; a torn last line is ignored. */
   readBnRecords(id: string): BnRecord[] {
     this.requireRun(id);
-    return this.readJsonl(id, this.bnPath(id), 'bn.jsonl', isBnRecord).records;
+    return this.readJsonl<BnRecord>(id, this.bnPath(id), 'bn.jsonl', isBnRecord).records;
   }
 
   // ---------------------------------------------------------------- checkpoints and weights
@@ -371,6 +445,47 @@ export class Workspace {
     this.requireRun(id);
     this.checkTag(tag);
     return this.readNlck(`checkpoint ${tag} of run ${id}`, join(this.runPath(id), 'checkpoints'), tag, decodeTrainState);
+  }
+
+  /**
+   * The checkpoint a resume starts from: 'last', or its previous copy when 'last' is corrupt or
+   * is after an epoch whose metrics line was lost (a torn line written after the checkpoint), so
+   * that epoch is trained again instead of lost; null when neither exists. Never claims more
+   * than it has: the epoch is the decoded checkpoint's own.
+   */
+  resumePoint(id: string): ResumePoint {
+    this.requireRun(id);
+    const dir = join(this.runPath(id), 'checkpoints');
+    const have = new Set(this.readJsonl<EpochMetrics>(id, this.metricsPath(id), 'metrics.jsonl', isMetrics, true).records.map((m) => m.epoch));
+    const notes: string[] = [];
+    let state: TrainState | null = null;
+    for (const p of [join(dir, 'last.nlck'), join(dir, 'last.prev.nlck')]) {
+      const s = this.decodeFile(p, (b) => decodeTrainState(b, p), notes);
+      if (!s) continue;
+      if (s.epoch > 0 && !have.has(s.epoch)) {
+        notes.push(`${p} is after epoch ${s.epoch}, but metrics.jsonl has no line for epoch ${s.epoch}`);
+        continue;
+      }
+      state = s;
+      break;
+    }
+    if (!state) {
+      if (this.fs.exists(join(dir, 'last.nlck')) || this.fs.exists(join(dir, 'last.prev.nlck')) || notes.length) notes.push('no usable checkpoint: the run starts over from epoch 1');
+      return { state: null, notes };
+    }
+    let bestWeights: NamedWeights | undefined;
+    const bestEpoch = state.best?.epoch;
+    if (bestEpoch !== undefined) {
+      for (const p of [join(dir, 'best.nlck'), join(dir, 'best.prev.nlck')]) {
+        const b = this.decodeFile(p, (bytes) => decodeTrainState(bytes, p), notes);
+        if (b && b.epoch === bestEpoch) {
+          bestWeights = b.weights;
+          break;
+        }
+      }
+      if (!bestWeights) notes.push(`no 'best' checkpoint of epoch ${bestEpoch}: early stopping restores from the epochs trained from here on`);
+    }
+    return { state, ...(bestWeights ? { bestWeights } : {}), notes };
   }
 
   /** Tags of the checkpoints a run has (from <tag>.nlck or a surviving <tag>.prev.nlck). */
@@ -420,7 +535,7 @@ export class Workspace {
   listStudies(): StudyRecord[] {
     const dir = join(this.root, 'studies');
     const out: StudyRecord[] = [];
-    for (const n of this.fs.readdir(dir)) {
+    for (const n of this.safeReaddir(dir)) {
       const m = /^(.+)\.json$/.exec(n);
       if (!m || !NAME_RE.test(m[1]) || m[1].startsWith('.')) continue;
       try {
@@ -483,7 +598,11 @@ export class Workspace {
     }
   }
 
-  /** Reads run.json, applying the interrupted-run recovery; a bad file gives a placeholder record. */
+  /**
+   * Reads run.json against its schema, applying the interrupted-run recovery (an owner that is gone
+   * makes a queued or running run 'interrupted'). A file that does not fit gives a placeholder
+   * record marked `damaged`, naming the file and the field.
+   */
   private load(id: string): { record: RunRecord; broken: boolean } {
     const file = this.runJson(id);
     if (!this.fs.exists(file)) return { record: this.brokenRecord(id, `${file} is missing`), broken: true };
@@ -494,25 +613,22 @@ export class Workspace {
       const why = err instanceof SyntaxError ? `is not valid JSON (${err.message})` : `cannot be read (${reason(err)})`;
       return { record: this.brokenRecord(id, `${file} ${why}`), broken: true };
     }
-    const problem = !isObject(parsed)
-      ? 'it is not an object'
-      : !STATUSES.includes(parsed.status as RunStatus)
-        ? `field "status" is ${JSON.stringify(parsed.status)}`
-        : !isObject(parsed.settings)
-          ? 'field "settings" is missing'
-          : null;
-    if (problem) return { record: this.brokenRecord(id, `${file} is not a run record: ${problem}`), broken: true };
-    const rec = { ...(parsed as unknown as RunRecord), id };
+    const checked = runRecordSchema.safeParse(parsed);
+    if (!checked.success) {
+      return { record: this.brokenRecord(id, `${file} is not a valid run record: ${describeIssue(checked.error, parsed)}`, parsed), broken: true };
+    }
+    const rec = { ...checked.data, id, name: checked.data.name || id } as RunRecord;
 
-    if ((rec.status === 'running' || rec.status === 'queued') && rec.pid !== undefined && !this.isPidAlive(rec.pid)) {
+    if ((rec.status === 'running' || rec.status === 'queued') && rec.owner && this.liveness(rec.owner) === 'dead') {
       const stamp = this.now().toISOString();
+      const owner = rec.owner;
       const fixed: RunRecord = {
         ...rec,
         status: 'interrupted',
-        error: `interrupted: process ${rec.pid} that owned this ${rec.status} run is gone (found at ${stamp})`,
+        error: `interrupted: ${describeOwner(owner, false)} that owned this ${rec.status} run is gone (found at ${stamp}${owner.host ? ` on ${owner.host}` : ''})`,
         updated: stamp,
       };
-      delete fixed.pid;
+      delete fixed.owner;
       try {
         this.writeRecord(fixed);
       } catch (err) {
@@ -524,17 +640,30 @@ export class Workspace {
     return { record: rec, broken: false };
   }
 
-  private brokenRecord(id: string, error: string): RunRecord {
+  /** A placeholder for a run whose run.json cannot be used: listed as damaged, never guessed around. */
+  private brokenRecord(id: string, error: string, parsed?: unknown): RunRecord {
     let stamp = new Date(0).toISOString();
     try {
       stamp = new Date(this.fs.stat(this.runPath(id)).mtimeMs).toISOString();
     } catch {
       /* keep epoch */
     }
+    const p = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+    const text = (k: string, d: string): string => (typeof p[k] === 'string' && p[k] ? (p[k] as string) : d);
     return {
-      id, name: id, status: 'failed', settings: { ...DEFAULT_SETTINGS }, backend: '', versions: {},
-      created: stamp, updated: stamp, epochsDone: 0, error,
+      id, name: text('name', id), status: 'failed', settings: { ...DEFAULT_SETTINGS }, backend: '', versions: {},
+      created: text('created', stamp), updated: text('updated', stamp), epochsDone: 0, error, damaged: error,
     };
+  }
+
+  /** Whether runs/<id>/run.json is a record NormLab wrote (a JSON object naming this run), damaged or not. */
+  private hasOwnRecord(id: string): boolean {
+    try {
+      const v = JSON.parse(this.fs.readFile(this.runJson(id)).toString('utf8')) as Record<string, unknown>;
+      return typeof v === 'object' && v !== null && v.id === id && typeof v.created === 'string';
+    } catch {
+      return false;
+    }
   }
 
   private writeRecord(rec: RunRecord): void {
@@ -544,17 +673,43 @@ export class Workspace {
     );
   }
 
-  private readJsonl<T>(id: string, file: string, label: string, valid: (v: unknown) => v is T): JsonlRead<T> {
-    if (!this.fs.exists(file)) return { records: [], skipped: 0, tornTail: false };
+  private readJsonl<T>(id: string, file: string, label: string, check: Check, quiet = false): JsonlRead<T> {
+    if (!this.fs.exists(file)) return { records: [], skipped: 0, tornTail: false, bad: [] };
     let text: string;
     try {
       text = this.fs.readFile(file).toString('utf8');
     } catch (err) {
       throw new StoreError('io', `cannot read ${label} of run ${id} (${file}): ${reason(err)}`, file, { cause: err });
     }
-    const r = parseJsonl(text, valid);
-    if (r.skipped > 0) this.warn(`${label} of run ${id}: skipped ${r.skipped} unreadable line(s) in ${file}`);
+    const r = parseJsonl<T>(text, check);
+    if (r.skipped > 0 && !quiet) {
+      const first = r.bad.find((b) => !(r.tornTail && b === r.bad.at(-1)))!;
+      this.warn(`${label} of run ${id}: skipped ${r.skipped} unreadable line(s) in ${file} (line ${first.line}: ${first.why})`);
+    }
     return r;
+  }
+
+  /**
+   * Rewrites a line-per-record file keeping the records `keep` accepts; lines that are not records
+   * are first appended to `<file>.damaged` (so nothing is lost), then left out.
+   */
+  private cutJsonl<T>(id: string, file: string, label: string, check: Check, keep: (r: T) => boolean): { file: string; kept: number; dropped: number; damaged: number } {
+    if (!this.fs.exists(file)) return { file, kept: 0, dropped: 0, damaged: 0 };
+    const r = this.readJsonl<T>(id, file, label, check, true);
+    const kept = r.records.filter(keep);
+    const dropped = r.records.length - kept.length;
+    if (r.bad.length > 0) {
+      const aside = `${file}.damaged`;
+      this.guardWrite(`damaged lines of ${label} of run ${id}`, `${label} is unchanged`, aside, () => {
+        for (const b of r.bad) this.fs.appendLine(aside, b.text.replace(/\n/g, ' '));
+      });
+      this.warn(`${label} of run ${id}: moved ${r.bad.length} unreadable line(s) to ${aside} (line ${r.bad[0].line}: ${r.bad[0].why})`);
+    }
+    if (dropped > 0 || r.bad.length > 0) {
+      const text = kept.map((m) => JSON.stringify(m, keepNonFinite) + '\n').join('');
+      this.guardWrite(`${label} of run ${id}`, `the previous ${label} is kept`, file, () => this.fs.writeFileAtomic(file, text));
+    }
+    return { file, kept: kept.length, dropped, damaged: r.bad.length };
   }
 
   private writeNlck(what: string, dir: string, tag: string, encode: () => Uint8Array): void {
@@ -599,6 +754,18 @@ export class Workspace {
     return null;
   }
 
+  /** Decodes one NLCK file; null (with a note) when it is missing or corrupt. */
+  private decodeFile<T>(p: string, decode: (b: Uint8Array) => T, notes: string[]): T | null {
+    if (!this.fs.exists(p)) return null;
+    try {
+      return decode(this.fs.readFile(p));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      notes.push(`${p} cannot be used: ${reason(err)}`);
+      return null;
+    }
+  }
+
   /** Turns a failed write into a StoreError that says what was being written and what survived. */
   private guardWrite<T>(what: string, kept: string, file: string, fn: () => T): T {
     try {
@@ -619,10 +786,9 @@ export class Workspace {
     } catch (err) {
       throw new StoreError('corrupt', `study file ${file} cannot be read: ${reason(err)}`, file, { cause: err });
     }
-    if (!isObject(v) || !Array.isArray(v.runIds) || typeof v.name !== 'string') {
-      throw new StoreError('corrupt', `study file ${file} is not a study record`, file);
-    }
-    return { ...(v as unknown as StudyRecord), id };
+    const checked = studySchema.safeParse(v);
+    if (!checked.success) throw new StoreError('corrupt', `study file ${file} is not a study record: ${describeIssue(checked.error, v)}`, file);
+    return { ...checked.data, id };
   }
 
   private writeStudy(s: StudyRecord): void {
@@ -639,31 +805,70 @@ export class Workspace {
     }
   }
 
-  private checkFormat(): void {
-    const file = join(this.root, 'workspace.json');
+  /** Checks (or creates) workspace.json; refuses folders that are not workspaces unless asked to initialise one. */
+  private openFolder(opts: WorkspaceOptions): void {
+    const root = this.root;
+    const file = join(root, 'workspace.json');
     if (!this.fs.exists(file)) {
+      let names: string[] = [];
+      if (this.fs.exists(root)) {
+        try {
+          if (!this.fs.stat(root).isDirectory) throw new StoreError('invalid', `workspace ${root} is a file, not a folder`, root);
+          names = this.fs.readdir(root);
+        } catch (err) {
+          if (err instanceof StoreError) throw err;
+          throw new StoreError('io', `workspace folder ${root} cannot be read: ${reason(err)}`, root, { cause: err });
+        }
+      }
+      if (names.length > 0 && !opts.init) {
+        throw new StoreError(
+          'invalid',
+          `${root} is not a NormLab workspace (it has no workspace.json but holds ${names.length} other entr${names.length === 1 ? 'y' : 'ies'}); ` +
+            'choose another folder, or initialise this one explicitly (normlab … --init)',
+          root,
+        );
+      }
+      if (opts.readOnly) return; // nothing there yet: an empty workspace, and nothing is created
       try {
+        this.fs.mkdir(join(root, 'runs'));
+        this.fs.mkdir(join(root, 'studies'));
         this.fs.writeFileAtomic(file, JSON.stringify({ app: 'normlab', format: WORKSPACE_FORMAT, created: this.now().toISOString() }, null, 2) + '\n');
       } catch (err) {
-        throw new StoreError(isDiskFull(err) ? 'disk-full' : 'io', `cannot initialize workspace ${this.root}: ${reason(err)}`, file, { cause: err });
+        throw new StoreError(isDiskFull(err) ? 'disk-full' : 'io', `cannot initialize workspace ${root}: ${reason(err)}`, file, { cause: err });
       }
       return;
     }
-    let format: unknown;
+    let v: unknown;
     try {
-      format = (JSON.parse(this.fs.readFile(file).toString('utf8')) as { format?: unknown }).format;
+      v = JSON.parse(this.fs.readFile(file).toString('utf8'));
     } catch (err) {
-      this.warn(`${file} cannot be read (${reason(err)}); treating the folder as format ${WORKSPACE_FORMAT}`);
-      return;
+      throw new StoreError('corrupt', `${file} cannot be read (${reason(err)}); it marks ${root} as a NormLab workspace — restore it or remove the folder`, file, { cause: err });
     }
-    if (typeof format === 'number' && format > WORKSPACE_FORMAT) {
-      throw new StoreError('conflict', `workspace ${this.root} has format ${format}, newer than this NormLab understands (${WORKSPACE_FORMAT}); use a newer version`, file);
+    const checked = workspaceFileSchema.safeParse(v);
+    if (!checked.success) {
+      throw new StoreError('corrupt', `${file} is not a NormLab workspace file: ${describeIssue(checked.error, v)}`, file);
+    }
+    if (checked.data.format > WORKSPACE_FORMAT) {
+      throw new StoreError('conflict', `workspace ${root} has format ${checked.data.format}, newer than this NormLab understands (${WORKSPACE_FORMAT}); use a newer version`, file);
+    }
+    if (opts.readOnly) return;
+    try {
+      this.fs.mkdir(join(root, 'runs'));
+      this.fs.mkdir(join(root, 'studies'));
+    } catch (err) {
+      throw new StoreError('io', `workspace folder ${root} cannot be created: ${reason(err)}`, root, { cause: err });
     }
   }
 
-  /** Removes temp files whose writer is gone and folders a crashed deleteRun left behind. */
-  private cleanupStale(): void {
-    const nowMs = this.now().getTime();
+  /**
+   * Removes what crashed writers of this store left behind, and nothing else: temp files named by
+   * the store's own pattern (`<file>.<pid>.<hex>.tmp`) whose writing process is gone, stale lock
+   * copies, and run folders a crashed deleteRun had renamed to `.trash-<id>-<hex>`. Writers call
+   * this (starting or resuming a run); reading a workspace never deletes anything.
+   */
+  cleanup(): string[] {
+    const removed: string[] = [];
+    const deadWriter = (pid: number | null): boolean => pid !== null && pid !== process.pid && !this.isPidAlive(pid);
     const cleanDir = (dir: string, depth: number): void => {
       let names: string[];
       try {
@@ -676,17 +881,13 @@ export class Workspace {
         try {
           const st = this.fs.stat(p);
           if (st.isDirectory) {
-            if (depth === 0 && name.startsWith(TRASH_PREFIX)) {
+            if (depth === 0 && dir === join(this.root, 'runs') && TRASH_RE.test(name)) {
               this.fs.rm(p, { recursive: true });
-              this.cleaned.push(p);
-            } else if (depth < 3) cleanDir(p, depth + 1);
-          } else if (name.endsWith(TMP_SUFFIX)) {
-            const owner = tmpOwner(name);
-            const old = nowMs - st.mtimeMs > STALE_TMP_MS;
-            if (old || (owner !== null && owner !== process.pid && !this.isPidAlive(owner))) {
-              this.fs.rm(p);
-              this.cleaned.push(p);
-            }
+              removed.push(p);
+            } else if (depth < 2) cleanDir(p, depth + 1);
+          } else if (name.endsWith(TMP_SUFFIX) ? deadWriter(tmpOwner(name)) : deadWriter(staleLockOwner(name))) {
+            this.fs.rm(p);
+            removed.push(p);
           }
         } catch (err) {
           this.warn(`could not clean up ${p}: ${reason(err)}`);
@@ -694,7 +895,33 @@ export class Workspace {
       }
     };
     cleanDir(join(this.root, 'runs'), 0);
-    cleanDir(join(this.root, 'studies'), 1);
-    cleanDir(this.root, 3);
+    cleanDir(join(this.root, 'studies'), 2);
+    for (const name of this.safeReaddir(this.root)) {
+      if (name.startsWith('workspace.json.') && deadWriter(tmpOwner(name))) {
+        const p = join(this.root, name);
+        try {
+          this.fs.rm(p);
+          removed.push(p);
+        } catch (err) {
+          this.warn(`could not clean up ${p}: ${reason(err)}`);
+        }
+      }
+    }
+    this.cleaned.push(...removed);
+    return removed;
   }
+
+  private safeReaddir(dir: string): string[] {
+    try {
+      return this.fs.readdir(dir);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** The pid in the name of a stale lock set aside by breakStale (`owner.lock.stale-<pid>-<hex>`), or null. */
+function staleLockOwner(name: string): number | null {
+  const m = /^owner\.lock\.stale-(\d+)-[0-9a-f]{6}$/.exec(name);
+  return m ? Number(m[1]) : null;
 }

@@ -22,7 +22,7 @@ function cli(args: string[], workspace: string): { code: number | null; stdout: 
 }
 
 function trainRun(workspace: string, flags: string[]): string {
-  const r = cli(['train', '--batch', '50', '--json', ...flags], workspace);
+  const r = cli(['train', '--data', 'mnist-sample', '--batch', '50', '--json', ...flags], workspace);
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { run_id: string }).run_id;
 }

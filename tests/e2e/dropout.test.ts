@@ -20,7 +20,7 @@ function cli(args: string[], workspace: string): { code: number | null; stdout: 
 }
 
 function trainRun(workspace: string, flags: string[]): string {
-  const r = cli(['train', '--epochs', '1', '--batch', '32', '--optimizer', 'adam', '--lr', '0.01', '--norm', 'batch', '--json', ...flags], workspace);
+  const r = cli(['train', '--data', 'mnist-sample', '--epochs', '1', '--batch', '32', '--optimizer', 'adam', '--lr', '0.01', '--norm', 'batch', '--json', ...flags], workspace);
   expect(r.code, r.stderr).toBe(0);
   const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { run_id: string };
   return last.run_id;

@@ -3,7 +3,7 @@
  * compares their averaged prediction with the weight-scaled network.
  */
 import { noDropoutResult, type DropoutCheckpoint, type DropoutResult } from '../../contract/dropout';
-import { loadDataset } from '../../data/dataset';
+import { loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
 import { specForSettings } from '../../engine/spec';
@@ -46,7 +46,7 @@ export async function dropoutJob(p: DropoutJobPayload, ctx: JobContext): Promise
     };
   }
   ctx.progress({ fraction: 0, message: 'loading the test set' });
-  const data = await loadDataset(run.settings.data);
+  const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
   const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   if (!hasActiveDropout(spec)) return noDropoutResult(p.runId, runName);

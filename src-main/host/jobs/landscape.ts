@@ -4,7 +4,7 @@
  * normalization lab's images. The grid is the cost: progress per row, cancel per point.
  */
 import type { LandscapeCheckpoint, LandscapeReport, LandscapeResult, NormLabReport } from '../../contract/landscape';
-import { loadDataset } from '../../data/dataset';
+import { loadDataset, loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
 import type { NamedWeights } from '../../engine/model-types';
@@ -62,7 +62,7 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
   }
   if (!state) throw new Error(`run "${runName}" has no ${p.checkpoint} checkpoint yet: it needs at least one finished epoch`);
   ctx.progress({ fraction: 0, message: 'loading the evaluation slice' });
-  const data = await loadDataset(run.settings.data);
+  const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
   const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   const slice = limitSplit(data.test, p.evalLimit, shape[0] * shape[1] * shape[2]);

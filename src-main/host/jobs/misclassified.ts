@@ -3,7 +3,7 @@
  * and returns the first N images the model gets wrong.
  */
 import type { MisclassifiedResult } from '../../contract/study';
-import { loadDataset } from '../../data/dataset';
+import { loadRunDataset } from '../../data/dataset';
 import { buildModel } from '../../engine/model';
 import { specForSettings } from '../../engine/spec';
 import { evaluate, limitSplit } from '../../engine/train';
@@ -31,7 +31,7 @@ export async function misclassifiedJob(p: MisclassifiedJobPayload, ctx: JobConte
   }
   if (!state) throw new Error(`run "${run.name || run.id}" has no checkpoint yet: it needs at least one finished epoch`);
   ctx.progress({ fraction: 0.05, message: 'loading the test set' });
-  const data = await loadDataset(run.settings.data);
+  const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
   const pixels = shape[0] * shape[1] * shape[2];
   const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);

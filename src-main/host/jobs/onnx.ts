@@ -2,12 +2,12 @@
  * Worker jobs for ONNX: export a run's checkpoint (verified against the tfjs model on real test
  * images before it is written), and the inference benchmark (tfjs predict vs onnxruntime-node).
  */
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tensor as OrtTensor } from 'onnxruntime-node';
 import type { ExportResult, InferBenchResult, InferBenchRow } from '../../contract/onnx';
 import type { RunRecord } from '../../contract/api';
-import { loadDataset, type Dataset } from '../../data/dataset';
+import { loadRunDataset, type Dataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel, type Model } from '../../engine/model';
 import type { TrainState } from '../../engine/model-types';
@@ -21,8 +21,8 @@ import type { JobContext } from '../protocol';
 
 export interface ExportJobPayload {
   runId: string;
-  /** Absolute path of the .onnx to write; default: the run's exports/ folder. */
-  out?: string;
+  /** File name (no path) in the run's exports/ folder; default from the options. */
+  name?: string;
   foldBn?: boolean;
   opset?: number;
   bakeNormalization?: boolean;
@@ -78,7 +78,7 @@ async function loadRunModel(workspace: string, runId: string, want?: 'best' | 'l
     state = ws.readCheckpoint(runId, tag);
   }
   if (!state) throw new Error(`run ${runId} has no ${want ?? 'best or last'} checkpoint yet; train at least one epoch first`);
-  const data = await loadDataset(run.settings.data);
+  const data = await loadRunDataset(run.settings, workspace);
   const spec = run.model ?? specForSettings(run.settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
   const model = buildModel(spec, run.settings.seed);
   try {
@@ -146,9 +146,12 @@ async function exportRun(p: ExportJobPayload, ctx: JobContext): Promise<ExportRe
     ctx.progress({ fraction: 0.9, message: 'writing the export' });
     const exportsDir = ws.exportsDir(run.id);
     const defaultName = `${run.id}-${tag}${foldBn ? '-folded' : ''}${bake ? '-baked' : ''}-opset${opset}.onnx`;
-    const file = p.out ? resolve(p.out) : join(exportsDir, defaultName);
+    const name = p.name ?? defaultName;
+    if (basename(name) !== name || !name.toLowerCase().endsWith('.onnx') || name.startsWith('.')) {
+      throw new Error(`export name "${name}" must be a file name ending in .onnx, not a path`);
+    }
+    const file = join(exportsDir, name);
     const fl = nodeFileLayer();
-    fl.mkdir(dirname(file));
     fl.writeFileAtomic(file, bytes);
     const result: ExportResult = {
       runId: run.id,
@@ -162,11 +165,7 @@ async function exportRun(p: ExportJobPayload, ctx: JobContext): Promise<ExportRe
       created: new Date().toISOString(),
       reportFile: `${file}.json`,
     };
-    const json = JSON.stringify(result, null, 1);
-    fl.writeFileAtomic(`${file}.json`, json);
-    // The run keeps a record of every export, wherever the file went.
-    const inRun = join(exportsDir, `${basename(file)}.json`);
-    if (resolve(inRun) !== resolve(`${file}.json`)) fl.writeFileAtomic(inRun, json);
+    fl.writeFileAtomic(`${file}.json`, JSON.stringify(result, null, 1));
     ctx.progress({ fraction: 1, message: 'done' });
     return result;
   } finally {

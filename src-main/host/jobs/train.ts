@@ -4,17 +4,26 @@
  * written atomically — so that a killed process loses at most the epoch in flight.
  */
 import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
-import { loadDataset } from '../../data/dataset';
+import { loadRunDataset } from '../../data/dataset';
+import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
 import { countParams, specForSettings } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
+import { currentOwner } from '../../store/owner';
 import { engineVersions } from '../versions';
 import type { JobContext } from '../protocol';
 
 export interface TrainJobPayload {
   runId: string;
   resume: boolean;
+}
+
+/** The Slurm array task this process runs as (SLURM_ARRAY_JOB_ID / SLURM_ARRAY_TASK_ID), if any. */
+export function slurmTaskFromEnv(env: Record<string, string | undefined> = process.env): { jobId: string; taskId: number } | null {
+  const jobId = env.SLURM_ARRAY_JOB_ID;
+  const taskId = Number(env.SLURM_ARRAY_TASK_ID);
+  return jobId && /^\d+$/.test(jobId) && Number.isInteger(taskId) && taskId >= 0 ? { jobId, taskId } : null;
 }
 
 export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promise<{ status: string; run: RunRecord }> {
@@ -28,23 +37,26 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     return run;
   };
   try {
-    const data = await loadDataset(settings.data);
-    const resume = payload.resume ? ws.readCheckpoint(id, 'last') : null;
-    const best = payload.resume ? ws.readCheckpoint(id, 'best') : null;
-    if (resume) ws.truncateMetrics(id, resume.epoch);
-    else if (payload.resume) ws.truncateMetrics(id, 0);
-    if (payload.resume) ws.truncateSteps(id, resume?.epoch ?? 0);
+    const data = await loadRunDataset(settings, ctx.workspace);
+    // The service has already cut the records back under the run's lock; cutting again is a no-op
+    // then, and makes a job started any other way just as safe.
+    const point = payload.resume ? ws.resumePoint(id) : null;
+    const resume = point?.state ?? null;
+    if (payload.resume) ws.cutForResume(id, resume?.epoch ?? 0);
     // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
     // A resumed run keeps the graph it started with (its model file may have changed since).
     const spec = (payload.resume && run.model) || specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    const slurm = slurmTaskFromEnv();
     update({
       status: 'running',
-      pid: process.pid,
+      owner: currentOwner(),
+      ...(slurm ? { slurm } : {}),
       started: run.started ?? new Date().toISOString(),
       backend: backendInfo()?.backend ?? 'unknown',
       versions: engineVersions(),
       dataset: data.info,
+      splits: plannedSplitSizes(data.train, data.test.count, { ...settings, valSplit: settings.valSplit ?? 0 }),
       params: countParams(spec),
       model: spec,
       error: undefined,
@@ -81,6 +93,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
             epochsDone: m.epoch,
             finalTestAcc: m.test_acc,
             bestTestAcc: Math.max(run.bestTestAcc ?? 0, m.test_acc),
+            ...(m.val_acc !== undefined ? { finalValAcc: m.val_acc, bestValAcc: Math.max(run.bestValAcc ?? 0, m.val_acc) } : {}),
             ...(state.best ? { bestEpoch: state.best.epoch } : {}),
           });
           ctx.emit('run.epoch', { runId: id, metrics: m });
@@ -90,15 +103,25 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
         isCancelled: () => ctx.cancelled(),
       },
       resume ?? undefined,
-      best?.weights,
+      point?.bestWeights,
       { spec },
     );
     result.model.dispose();
-    update({ status: result.status, finished: new Date().toISOString(), pid: undefined });
-    return { status: result.status, run };
+    // Stopped by a signal (SIGTERM: scancel, a time limit, preemption) rather than by the user:
+    // the run is interrupted, and a resume (or Slurm's requeue) continues from the last checkpoint.
+    const status = result.status === 'cancelled' && ctx.cancelReason?.() === 'interrupted' ? 'interrupted' : result.status;
+    update({
+      status,
+      finished: new Date().toISOString(),
+      owner: undefined,
+      ...(status === 'interrupted'
+        ? { error: `interrupted by SIGTERM after ${run.epochsDone} finished epoch${run.epochsDone === 1 ? '' : 's'}; the epoch in flight was dropped, a resume continues from the checkpoint of epoch ${run.epochsDone}` }
+        : {}),
+    });
+    return { status, run };
   } catch (e) {
     try {
-      update({ status: 'failed', error: (e as Error).message, pid: undefined, finished: new Date().toISOString() });
+      update({ status: 'failed', error: (e as Error).message, owner: undefined, finished: new Date().toISOString() });
     } catch {
       // The disk is still full (or gone): report the first failure, which says what was lost and kept.
     }

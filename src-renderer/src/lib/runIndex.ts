@@ -60,8 +60,10 @@ export function metricValue(m: EpochMetrics, split: Split, kind: MetricKind, fal
   return undefined;
 }
 
-/** Whether any record has its own value for the split (old runs have no validation split). */
+/** Whether any record has its own value for the split (old runs and --val-split 0 runs have no validation split). */
 export function hasSplit(metrics: readonly EpochMetrics[], split: Split): boolean {
+  // A run trained with --val-split 0 records the test numbers as val_* (val_is_test): no split of its own.
+  if (split === 'val') return metrics.some((m) => typeof m.val_loss === 'number' && !m.val_is_test);
   return metrics.some((m) => typeof (m as unknown as Record<string, unknown>)[`${split}_loss`] === 'number');
 }
 

@@ -14,7 +14,7 @@ export function fakeCtx(workspace: string): JobContext {
 /** Trains one run with `over` settings on mnist-sample; returns the workspace and run id. */
 export async function trainedRun(over: Partial<TrainSettings>, root = mkdtempSync(join(tmpdir(), 'normlab-bn-'))): Promise<{ ws: Workspace; id: string; root: string }> {
   const ws = new Workspace(root, { warn: () => {} });
-  const settings: TrainSettings = { ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 1000, testLimit: 300, batch: 50, lr: 0.05, ...over };
+  const settings: TrainSettings = { ...DEFAULT_SETTINGS, data: 'mnist-sample', valSplit: 0, epochs: 1, trainLimit: 1000, testLimit: 300, batch: 50, lr: 0.05, ...over };
   const run = ws.createRun(settings, { name: 'bn-test' });
   const r = await trainJob({ runId: run.id, resume: false }, fakeCtx(root));
   if (r.status !== 'done') throw new Error(`training ended ${r.status}`);

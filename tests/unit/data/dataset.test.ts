@@ -239,7 +239,7 @@ describe('folders of IDX files', () => {
       `${two}: several files could be the training images: a-train-images-idx3-ubyte, b-train-images-idx3-ubyte; keep one dataset per folder`,
     );
     expect((await rejection(loadDataset(''))).message).toBe(
-      "dataset: no dataset given; use 'mnist-sample', 'fashion-mnist' or a folder with IDX files",
+      "dataset: no dataset given; use 'mnist', 'mnist-sample', 'fashion-mnist' or a folder with IDX files",
     );
   });
 

@@ -14,7 +14,8 @@ beforeAll(async () => {
   data = await loadDataset('mnist-sample');
 });
 
-const settings = (o: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, ...o });
+// valSplit 0: these cases count steps and batches over the whole training slice.
+const settings = (o: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, valSplit: 0, ...o });
 
 /** A deep copy with fresh arrays, as the store would write and read a checkpoint. */
 function roundTrip(s: TrainState): TrainState {

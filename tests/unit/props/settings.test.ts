@@ -26,7 +26,7 @@ function validValue(f: SettingField, v: unknown): boolean {
     case 'choice':
       return typeof v === 'string' && f.choices.includes(v);
     case 'text':
-      return typeof v === 'string' && v.length <= f.maxLength;
+      return typeof v === 'string' && v.length <= f.maxLength && (!f.pattern || v === '' || new RegExp(f.pattern).test(v));
   }
 }
 

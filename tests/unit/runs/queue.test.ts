@@ -38,7 +38,7 @@ async function open(): Promise<Services> {
   return services;
 }
 
-const start = (s: Services, settings: Record<string, unknown>) => s.handle('runs.start', { settings }) as Promise<{ run: RunRecord; job: JobInfo }>;
+const start = (s: Services, settings: Record<string, unknown>) => s.handle('runs.start', { settings: { data: 'mnist-sample', ...settings } }) as Promise<{ run: RunRecord; job: JobInfo }>;
 /** Status changes of one run, in the order they were announced. */
 const statuses = (runId: string) =>
   seen.filter((e) => e.event === 'run.updated' && (e.payload as RunRecord).id === runId).map((e) => (e.payload as RunRecord).status)

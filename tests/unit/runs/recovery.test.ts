@@ -16,7 +16,7 @@ import { BIN, ROOT, cli, jsonLines, metricLines, notBuilt, tempDir, until } from
 
 const missing = notBuilt();
 // 2000 images at batch 64 = 32 steps per epoch: long enough (seconds) to be killed inside one.
-const FLAGS = ['--epochs', '3', '--train-limit', '2000', '--test-limit', '300', '--batch', '64', '--seed', '7', '--dropout', '0.1'];
+const FLAGS = ['--data', 'mnist-sample', '--epochs', '3', '--train-limit', '2000', '--test-limit', '300', '--batch', '64', '--seed', '7', '--dropout', '0.1'];
 const CURVE_KEYS = ['train_loss', 'train_acc', 'test_loss', 'test_acc'] as const;
 
 let tmp: { dir: string; cleanup: () => void };
@@ -87,7 +87,7 @@ describe.skipIf(missing)(`kill -9 mid-epoch, then resume${missing ? ` (skipped: 
     expect(files.filter((f) => f.endsWith('.tmp'))).toEqual([]);
     const record = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunRecord;
     expect(record).toMatchObject({ id, status: 'done', epochsDone: 3 });
-    expect(record.pid).toBeUndefined();
+    expect(record.owner).toBeUndefined();
     const metrics = metricLines(ws, id).map((l) => JSON.parse(l) as EpochMetrics);
     expect(metrics.map((m) => m.epoch)).toEqual([1, 2, 3]);
     const nlck = files.filter((f) => f.endsWith('.nlck'));
@@ -117,7 +117,7 @@ describe.skipIf(missing)(`kill -9 mid-epoch, then resume${missing ? ` (skipped: 
 describe.skipIf(missing)(`a torn metrics line${missing ? ` (skipped: ${missing})` : ''}`, () => {
   it('is ignored by normlab show, which lists the complete epochs', async () => {
     const ws = join(tmp.dir, 'torn');
-    const trained = await cli(['train', '--epochs', '2', '--train-limit', '500', '--test-limit', '200', '--workspace', ws, '--json']);
+    const trained = await cli(['train', '--data', 'mnist-sample', '--epochs', '2', '--train-limit', '500', '--test-limit', '200', '--workspace', ws, '--json']);
     expect(trained.code).toBe(0);
     const id = String(jsonLines(trained.stdout).at(-1)!.run_id);
     const whole = metricLines(ws, id);

@@ -27,7 +27,7 @@ describe('per-step training loss', () => {
   it('streams thinned points, persists one line per epoch and survives a torn line and a resume', async () => {
     const ws = new Workspace(root, { warn: () => {} });
     // 400 images in batches of 50: 8 equal steps per epoch, so the per-step mean is the epoch mean.
-    const s = resolveSettings({ data: 'mnist-sample', epochs: 2, trainLimit: 400, testLimit: 100, batch: 50 });
+    const s = resolveSettings({ data: 'mnist-sample', valSplit: 0, epochs: 2, trainLimit: 400, testLimit: 100, batch: 50 });
     if (!s.ok) throw new Error('settings');
     const run = ws.createRun(s.value);
     const live: StepLosses[] = [];

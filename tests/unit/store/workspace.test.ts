@@ -82,22 +82,22 @@ describe('runs', () => {
     const queued = ws.createRun(DEFAULT_SETTINGS);
     const live = ws.createRun(DEFAULT_SETTINGS);
     const pid = deadPid();
-    ws.updateRun(run.id, { status: 'running', pid, epochsDone: 2 });
-    ws.updateRun(queued.id, { status: 'queued', pid });
-    ws.updateRun(live.id, { status: 'running', pid: process.pid });
+    ws.updateRun(run.id, { status: 'running', owner: { kind: 'process', pid, host: '' }, epochsDone: 2 });
+    ws.updateRun(queued.id, { status: 'queued', owner: { kind: 'process', pid, host: '' } });
+    ws.updateRun(live.id, { status: 'running', owner: { kind: 'process', pid: process.pid, host: '' } });
 
     const list = open().listRuns();
     const byId = Object.fromEntries(list.map((r) => [r.id, r]));
     expect(byId[run.id].status).toBe('interrupted');
     expect(byId[run.id].error).toContain(`process ${pid}`);
-    expect(byId[run.id].pid).toBeUndefined();
+    expect(byId[run.id].owner).toBeUndefined();
     expect(byId[run.id].epochsDone).toBe(2);
     expect(byId[queued.id].status).toBe('interrupted');
     expect(byId[live.id].status).toBe('running');
 
     const raw = JSON.parse(readFileSync(join(root, 'runs', run.id, 'run.json'), 'utf8'));
     expect(raw.status).toBe('interrupted');
-    expect(raw.pid).toBeUndefined();
+    expect(raw.owner).toBeUndefined();
   });
 
   it('a garbage or invalid run.json lists as failed with an error naming the file, never throws', () => {
@@ -115,7 +115,9 @@ describe('runs', () => {
     expect(byId[bad.id].status).toBe('failed');
     expect(byId[bad.id].error).toContain(join(root, 'runs', bad.id, 'run.json'));
     expect(byId[bad.id].error).toContain('not valid JSON');
-    expect(byId[wrong.id].error).toContain('field "status" is "exploded"');
+    expect(byId[wrong.id].error).toContain('field "status"');
+    expect(byId[wrong.id].error).toContain('found "exploded"');
+    expect(byId[wrong.id].damaged).toBe(byId[wrong.id].error);
     expect(byId['20200101-000000-0000'].error).toContain('run.json is missing');
     const e = storeError(() => ws.updateRun(bad.id, { status: 'done' }));
     expect(e.code).toBe('corrupt');
@@ -126,7 +128,7 @@ describe('runs', () => {
     const ws = open();
     const a = ws.createRun(DEFAULT_SETTINGS);
     const b = ws.createRun(DEFAULT_SETTINGS);
-    ws.updateRun(a.id, { status: 'running', pid: process.pid });
+    ws.updateRun(a.id, { status: 'running', owner: { kind: 'process', pid: process.pid, host: '' } });
     const e = storeError(() => ws.deleteRun(a.id));
     expect(e.code).toBe('conflict');
     expect(e.message).toContain(`process ${process.pid}`);
@@ -173,7 +175,7 @@ describe('runs', () => {
     expect(ws.runDir(run.id)).toBe(join(root, 'runs', run.id));
   });
 
-  it('opening removes temp files of dead writers and half-deleted runs, keeps a live writer\'s', () => {
+  it('cleanup removes temp files of dead writers and half-deleted runs, keeps a live writer\'s; opening removes nothing', () => {
     const ws = open();
     const run = ws.createRun(DEFAULT_SETTINGS);
     const ck = join(root, 'runs', run.id, 'checkpoints');
@@ -183,7 +185,13 @@ describe('runs', () => {
     writeFileSync(dead, 'half');
     writeFileSync(mine, 'in progress');
     mkdirSync(join(root, 'runs', `.trash-${run.id}-abcdef`, 'checkpoints'), { recursive: true });
+    const other = join(ck, 'notes.tmp'); // a .tmp that is not in the store's own name pattern
+    writeFileSync(other, 'user file');
     const ws2 = open();
+    expect(existsSync(dead)).toBe(true); // opening (as a read-only command does) deletes nothing
+    expect(ws2.cleaned).toHaveLength(0);
+    ws2.cleanup();
+    expect(existsSync(other)).toBe(true);
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(mine)).toBe(true);
     expect(existsSync(join(root, 'runs', `.trash-${run.id}-abcdef`))).toBe(false);

@@ -72,7 +72,7 @@ beforeAll(async () => {
   table = studyFeature(ctx);
   started = (await dispatch(table, 'study.start', {
     preset: 's6',
-    overrides: { epochs: EPOCHS, trainLimit: 600, testLimit: 300 },
+    overrides: { data: 'mnist-sample', epochs: EPOCHS, trainLimit: 600, testLimit: 300 },
     // Larger than the defaults so that two short epochs already show the effect.
     params: { l1: 1e-3, l2: 5e-3 },
   })) as StudyStartResult;
@@ -106,7 +106,7 @@ describe('s6 study through the services', () => {
   it('extends the study with a second seed without repeating the first', async () => {
     const ext = (await dispatch(table, 'study.start', {
       preset: 's6', studyId: started.study.id, seeds: 2, variants: ['none'],
-      overrides: { epochs: EPOCHS, trainLimit: 600, testLimit: 300 }, params: { l1: 1e-3, l2: 5e-3 },
+      overrides: { data: 'mnist-sample', epochs: EPOCHS, trainLimit: 600, testLimit: 300 }, params: { l1: 1e-3, l2: 5e-3 },
     })) as StudyStartResult;
     // Seed 1 of 'none' exists already (same settings apart from the name): only seed 2 is new.
     expect(ext.runs.map((r) => r.settings.seed)).toEqual([2]);
@@ -139,29 +139,24 @@ describe('s6 study through the services', () => {
     for (const m of gal) {
       expect(m.items).toHaveLength(25);
       const run = ws.getRun(m.runId);
-      const state = ws.readCheckpoint(m.runId, 'last')!;
+      const state = ws.readCheckpoint(m.runId, m.checkpoint.tag)!;
       const model = buildModel(s5Spec(run.settings, [28, 28, 1], 10), run.settings.seed);
       model.setWeights(state.weights);
       const test = limitSplit(data.test, 300, 784);
       const idx = m.items.map((it) => it.index);
-      const sub = {
-        images: new Uint8Array(idx.flatMap((i) => Array.from(test.images.subarray(i * 784, (i + 1) * 784)))),
-        labels: Uint8Array.from(idx.map((i) => test.labels[i])),
-        count: idx.length,
-      };
-      const ev = evaluate(model, sub, state.normalization);
+      // Evaluated as the job does (the whole limited test split in one batch): a barely trained
+      // model's near-tied logits can flip between batch compositions.
+      const full = evaluate(model, test, state.normalization);
       model.dispose();
-      expect(ev.acc).toBe(0);
-      m.items.forEach((it, k) => {
+      m.items.forEach((it) => {
         expect(it.actual).toBe(test.labels[it.index]);
-        expect(it.predicted).toBe(ev.preds[k]);
+        expect(it.predicted).toBe(full.preds[it.index]);
         expect(it.predicted).not.toBe(it.actual);
         expect(it.actualName).toBe(String(it.actual));
-        expect(it.confidence).toBeCloseTo(ev.probs[k * 10 + it.predicted], 5);
+        expect(it.confidence).toBeCloseTo(full.probs[it.index * 10 + it.predicted], 5);
         expect(Buffer.from(it.pixels, 'base64')).toEqual(Buffer.from(test.images.subarray(it.index * 784, (it.index + 1) * 784)));
       });
       // "first N": no earlier index is misclassified and skipped.
-      const full = evaluate((() => { const mm = buildModel(s5Spec(run.settings, [28, 28, 1], 10), run.settings.seed); mm.setWeights(state.weights); return mm; })(), test, state.normalization);
       const firstWrong = [...full.preds].map((p, i) => (p !== test.labels[i] ? i : -1)).filter((i) => i >= 0).slice(0, 25);
       expect(idx).toEqual(firstWrong);
       expect(m.wrong).toBe(Math.round((1 - full.acc) * 300));

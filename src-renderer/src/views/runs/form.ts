@@ -181,7 +181,7 @@ export function sortRuns(runs: readonly RunRecord[], sort: RunSort, names: Map<s
       case 'name': return name(r).toLowerCase();
       case 'dataset': return datasetLabel(r).toLowerCase();
       case 'epochs': return r.epochsDone;
-      case 'best': return r.bestTestAcc ?? -1;
+      case 'best': return r.bestValAcc ?? r.bestTestAcc ?? -1;
       case 'created': return r.created;
     }
   };
