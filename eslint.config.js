@@ -94,6 +94,15 @@ export default tseslint.config(
     rules: noNodeNoElectron([{ regex: '^\\.\\./\\.\\./', message: 'contract/ is self-contained: it imports nothing outside itself.' }]),
   },
   {
+    // The layer table: pure data and shape rules, shared by both engines and the exporter.
+    files: ['src-main/model/*.ts'],
+    rules: noNodeNoElectron([{ regex: '^\\.\\./(?!contract/)', message: 'model/ imports only contract/ (engine/ and onnx/ lower from it, never the other way).' }]),
+  },
+  {
+    files: ['src-main/model/ops/**/*.ts'],
+    rules: noNodeNoElectron([{ regex: '^\\.\\./\\.\\./(?!contract/)', message: 'model/ imports only contract/ (engine/ and onnx/ lower from it, never the other way).' }]),
+  },
+  {
     files: ['src-main/engine/**/*.ts'],
     rules: {
       'no-restricted-imports': [

@@ -8,10 +8,11 @@ import { ONNX_COMMANDS } from './commands/onnx';
 import { DROPOUT_COMMANDS } from './commands/dropout';
 import { STUDY_COMMANDS } from './commands/study';
 import { LANDSCAPE_COMMANDS } from './commands/landscape';
+import { MODEL_COMMANDS } from './commands/model';
 import { UsageError } from './args';
 import type { Command } from './common';
 
-const COMMANDS: Command[] = [...CORE_COMMANDS, ...BN_COMMANDS, ...ONNX_COMMANDS, ...DROPOUT_COMMANDS, ...STUDY_COMMANDS, ...LANDSCAPE_COMMANDS];
+const COMMANDS: Command[] = [...CORE_COMMANDS, ...BN_COMMANDS, ...ONNX_COMMANDS, ...DROPOUT_COMMANDS, ...STUDY_COMMANDS, ...LANDSCAPE_COMMANDS, ...MODEL_COMMANDS];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -83,6 +83,13 @@ export interface ModelGraph {
   nodes: GraphNode[];
   /** Name of the logits node; default: the last node. */
   output?: string;
+  /**
+   * Initial weights (a model file only): an NLCK weights file, its path relative to the JSON
+   * file, written by `import-model --weights keep`. A run of this model starts from these values
+   * (every parameter and running statistic under its `<node>/<param>` name) instead of the seeded
+   * initialisation. A run records the graph without it (the run's checkpoints hold its weights).
+   */
+  weights?: string;
 }
 
 /** The presets, by name (`--model s5`); a path to a JSON file is the other choice. */
@@ -106,4 +113,25 @@ export interface ModelSummary {
   rows: ModelSummaryRow[];
   totalParams: number;
   totalMacs: number;
+}
+
+/**
+ * A graph whose placeholders are filled in from the run's settings (`resolveGraph` in model/):
+ * every norm node names its kind and every dropout its rate. This is what engines train and
+ * what a run records.
+ */
+export type ResolvedNode =
+  | Exclude<GraphNode, NormNode | DropoutNode | Dropout2dNode>
+  | (NormNode & { norm: NormChoice })
+  | (DropoutNode & { rate: number })
+  | (Dropout2dNode & { rate: number });
+export interface ResolvedGraph extends Omit<ModelGraph, 'nodes'> {
+  nodes: ResolvedNode[];
+}
+
+/** One problem with a graph, phrased for a person: the node ('' for the graph itself), the field, what does not fit. */
+export interface ModelIssue {
+  node: string;
+  field?: string;
+  message: string;
 }

@@ -120,7 +120,11 @@ export interface InferBenchResult {
 }
 
 export interface OnnxApi {
-  'onnx.export': { req: { runId: string; out?: string } & ExportOptionsReq; res: ExportResult };
+  /**
+   * Exports into the run's exports/ folder under `name` (a file name, never a path; default from
+   * the options). The UI hands the user a copy (download / save dialog); the CLI copies it to --out.
+   */
+  'onnx.export': { req: { runId: string; name?: string } & ExportOptionsReq; res: ExportResult };
   'onnx.exports': { req: { runId: string }; res: ExportResult[] };
   'onnx.download': { req: { runId: string; name: string }; res: { name: string; base64: string; bytes: number } };
   /** Electron: shows the file in the OS file manager. Elsewhere answers revealed = false with the path. */

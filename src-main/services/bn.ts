@@ -25,7 +25,7 @@ export const bnFeature: Feature = (ctx) => ({
       recalibrate: z.boolean().optional(),
     }).strict(),
     handler: async (req) => {
-      const run = ctx.workspace.getRun(req.id);
+      const run = ctx.workspace.requireIntact(req.id, 'BN inspector');
       const title = `${req.recalibrate ? 'Recalibrate BN of' : 'BN inspector:'} ${run.name || run.id}`;
       return (await ctx.runJob('bn.inspect', req, { title, runId: run.id })) as BnReport;
     },

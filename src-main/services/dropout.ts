@@ -28,7 +28,7 @@ export const dropoutFeature: Feature = (ctx) => ({
   'dropout.analyze': {
     schema,
     handler: async (req: DropoutRequest): Promise<DropoutResult> => {
-      const run = ctx.workspace.getRun(req.runId);
+      const run = ctx.workspace.requireIntact(req.runId, 'dropout ensemble');
       if (!(run.settings.dropout > 0)) return noDropoutResult(run.id, run.name || run.id);
       if (ctx.host.jobForRun(run.id)?.kind === 'train') {
         throw new ApiError('conflict', `run ${run.id} is still training; analyse it when its job has finished (or cancel it)`);

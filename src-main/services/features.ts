@@ -11,6 +11,7 @@ import { bnFeature } from './bn';
 import { dropoutFeature } from './dropout';
 import { studyFeature } from './study';
 import { landscapeFeature } from './landscape';
+import { modelsFeature } from './models';
 
 export interface ServiceContext {
   workspace: Workspace;
@@ -20,8 +21,10 @@ export interface ServiceContext {
   runJob(kind: string, payload: unknown, meta: { title: string; runId?: string }): Promise<unknown>;
   /** Calls another service method through the same validation (e.g. a study starting runs via 'runs.start'). */
   call?(method: string, params: unknown): Promise<unknown>;
+  /** Starts the live view of runs trained by Slurm (events as their tasks write epochs). */
+  watchSlurm?(): void;
 }
 
 export type Feature = (ctx: ServiceContext) => MethodTable;
 
-export const FEATURES: Feature[] = [bnFeature, dropoutFeature, onnxFeature, studyFeature, landscapeFeature];
+export const FEATURES: Feature[] = [bnFeature, dropoutFeature, onnxFeature, studyFeature, landscapeFeature, modelsFeature];

@@ -44,7 +44,7 @@ export const landscapeFeature: Feature = (ctx) => ({
   'landscape.compute': {
     schema,
     handler: async (req: LandscapeRequest): Promise<LandscapeResult> => {
-      const run = ctx.workspace.getRun(req.runId);
+      const run = ctx.workspace.requireIntact(req.runId, 'loss landscape');
       if (ctx.host.jobForRun(run.id)?.kind === 'train') {
         throw new ApiError('conflict', `run ${run.id} is still training; compute its landscape when the job has finished (or cancel it)`);
       }
@@ -74,7 +74,7 @@ export const landscapeFeature: Feature = (ctx) => ({
   'landscape.images': {
     schema: imagesSchema,
     handler: async (req: NormLabRequest): Promise<NormLabReport> => {
-      const data = req.data ?? (req.runId ? ctx.workspace.getRun(req.runId).settings.data : 'mnist-sample');
+      const data = req.data ?? (req.runId ? ctx.workspace.requireIntact(req.runId, 'normalization lab').settings.data : 'mnist-sample');
       const payload: NormLabJobPayload = { data, count: req.count ?? 4, offset: req.offset ?? 0, bins: req.bins ?? 32 };
       return (await ctx.runJob('landscape.images', payload, { title: `Normalization lab (${data})` })) as NormLabReport;
     },

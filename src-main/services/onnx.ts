@@ -5,7 +5,7 @@
  */
 import { CHECKPOINT_TAGS } from '../contract/checkpoint';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ApiError } from '../contract/api';
 import type { ExportResult, InferResult } from '../contract/onnx';
@@ -62,6 +62,12 @@ export async function inferFile(file: string, data: string, opts: { limit?: numb
     if (mean && std && (mean.length !== channels || std.length !== channels)) {
       throw new ApiError('invalid', `${path}: metadata mean/std have ${mean.length}/${std.length} values, the dataset has ${channels} channel(s)`);
     }
+    if (std && std.some((v) => !(v > 0))) {
+      throw new ApiError('invalid', `${path}: metadata "std" is ${JSON.stringify(std)}; every channel needs a standard deviation above 0 (dividing by it would give Infinity)`);
+    }
+    if ((mean === null) !== (std === null)) {
+      throw new ApiError('invalid', `${path}: metadata has "${mean ? 'mean' : 'std'}" without "${mean ? 'std' : 'mean'}"; both or neither`);
+    }
     const normalization: InferResult['normalization'] = baked ? 'baked' : mean && std ? 'metadata' : 'none';
     const idx = Int32Array.from({ length: count }, (_, i) => i);
     const nhwc = gatherBatch(ds.test.images, idx, 0, count, height * width * channels, mean && std ? mean : new Array(channels).fill(0), mean && std ? std : new Array(channels).fill(1));
@@ -69,6 +75,18 @@ export async function inferFile(file: string, data: string, opts: { limit?: numb
     const r = await runBatches(s, nhwcToNchw(nhwc, count, height, width, channels), count, batch);
     if (r.classes !== ds.info.classNames.length) {
       throw new ApiError('invalid', `${path}: the model gives ${r.classes} classes but ${ds.info.name} has ${ds.info.classNames.length}`);
+    }
+    let bad = 0;
+    for (let i = 0; i < count; i++) {
+      for (let c = 0; c < r.classes; c++) {
+        if (!Number.isFinite(r.probabilities[i * r.classes + c])) {
+          bad++;
+          break;
+        }
+      }
+    }
+    if (bad > 0) {
+      throw new ApiError('invalid', `${path}: the model's outputs are not finite (NaN or Infinity) for ${bad} of ${count} images; no accuracy or loss is reported for it`);
     }
     const score = scoreProbabilities(r.probabilities, r.classes, ds.test.labels, count);
     return {
@@ -99,7 +117,7 @@ export const onnxFeature: Feature = (ctx) => {
       schema: z
         .object({
           runId,
-          out: z.string().min(1).max(4096).refine((s) => s.toLowerCase().endsWith('.onnx'), 'must end in .onnx').optional(),
+          name: exportName.optional(),
           foldBn: z.boolean().optional(),
           opset: z.number().int().min(MIN_OPSET).max(MAX_OPSET).optional(),
           bakeNormalization: z.boolean().optional(),
@@ -107,8 +125,7 @@ export const onnxFeature: Feature = (ctx) => {
         })
         .strict(),
       handler: async (p) => {
-        const run = ctx.workspace.getRun(p.runId);
-        if (p.out && !isAbsolute(p.out)) p = { ...p, out: resolve(p.out) };
+        const run = ctx.workspace.requireIntact(p.runId, 'ONNX export');
         return (await ctx.runJob('onnx.export', p, { title: `Export ${run.name || run.id} to ONNX`, runId: run.id })) as ExportResult;
       },
     },
@@ -131,20 +148,23 @@ export const onnxFeature: Feature = (ctx) => {
     'onnx.download': {
       schema: z.object({ runId, name: exportName }).strict(),
       handler: async ({ runId: id, name }) => {
-        const r = reportFor(id, name);
-        if (!existsSync(r.file)) throw new ApiError('not-found', `${r.file}: the exported file is gone (moved or deleted)`);
-        const bytes = readFileSync(r.file);
+        reportFor(id, name);
+        // The file in the run's own exports folder, never a path read from the report.
+        const file = join(ctx.workspace.exportsDir(id), name);
+        if (!existsSync(file)) throw new ApiError('not-found', `${file}: the exported file is gone (moved or deleted)`);
+        const bytes = readFileSync(file);
         return { name, base64: bytes.toString('base64'), bytes: bytes.length };
       },
     },
     'onnx.reveal': {
       schema: z.object({ runId, name: exportName }).strict(),
       handler: async ({ runId: id, name }) => {
-        const r = reportFor(id, name);
-        if (!existsSync(r.file)) throw new ApiError('not-found', `${r.file}: the exported file is gone (moved or deleted)`);
-        if (!revealer) return { revealed: false, path: r.file };
-        revealer(r.file);
-        return { revealed: true, path: r.file };
+        reportFor(id, name);
+        const file = join(ctx.workspace.exportsDir(id), name);
+        if (!existsSync(file)) throw new ApiError('not-found', `${file}: the exported file is gone (moved or deleted)`);
+        if (!revealer) return { revealed: false, path: file };
+        revealer(file);
+        return { revealed: true, path: file };
       },
     },
     'onnx.infer': {
@@ -164,7 +184,7 @@ export const onnxFeature: Feature = (ctx) => {
         .object({ runId, batch: z.number().int().min(1).max(4096).optional(), images: z.number().int().min(1).max(100_000).optional() })
         .strict(),
       handler: async (p) => {
-        const run = ctx.workspace.getRun(p.runId);
+        const run = ctx.workspace.requireIntact(p.runId, 'inference benchmark');
         return (await ctx.runJob('onnx.bench', p, { title: `Inference benchmark ${run.name || run.id}`, runId: run.id })) as never;
       },
     },

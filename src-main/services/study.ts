@@ -14,7 +14,9 @@ import { expandPreset, listPresets } from '../analysis/presets';
 import { compareRow, configDiff, groupRuns } from '../analysis/study';
 import type { MisclassifiedJobPayload } from '../host/jobs/misclassified';
 import type { WeightsJobPayload } from '../host/jobs/weights';
+import { loadDataset } from '../data/dataset';
 import type { Feature } from './features';
+import { checkOptions, mergeSlurm, slurmInfo, submitStudy } from './slurm';
 import { empty, runId, type MethodDef } from './registry';
 
 const studyId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'a study id');
@@ -28,6 +30,18 @@ const startSchema = z
     name: z.string().max(120).optional(),
     studyId: studyId.optional(),
     variants: z.array(z.string().max(64)).max(64).optional(),
+    executor: z.enum(['local', 'slurm']).optional(),
+    slurm: z
+      .object({
+        partition: z.string().max(64).optional(),
+        time: z.string().max(32).optional(),
+        cpusPerTask: z.number().int().min(1).max(1024).optional(),
+        sbatchArgs: z.array(z.string().max(200)).max(32).optional(),
+        requeue: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    reportDir: z.string().max(4096).optional(),
   })
   .strict() as unknown as z.ZodType<StudyStartRequest>;
 
@@ -49,8 +63,9 @@ export const studyFeature: Feature = (ctx) => {
   const ws = ctx.workspace;
   const call = ctx.call;
 
-  function readRuns(ids: string[]): RunRecord[] {
-    return ids.map((id) => ws.getRun(id));
+  /** The runs, refusing any that is damaged (named by file and field) instead of guessing around it. */
+  function readRuns(ids: string[], what: string): RunRecord[] {
+    return ids.map((id) => ws.requireIntact(id, what));
   }
 
   return {
@@ -60,6 +75,11 @@ export const studyFeature: Feature = (ctx) => {
       schema: startSchema,
       handler: async (req: StudyStartRequest): Promise<StudyStartResult> => {
         if (!call) throw new ApiError('internal', 'study.start needs the services dispatcher (ServiceContext.call)');
+        if (req.executor === 'slurm') {
+          const info = await slurmInfo();
+          if (!info.available) throw new ApiError('invalid', `this study cannot go to Slurm: ${info.reason}`);
+          checkOptions(req.slurm ?? {});
+        }
         let plan;
         try {
           plan = expandPreset(req.preset, { overrides: req.overrides as never, params: req.params, seeds: req.seeds, variants: req.variants, name: req.name });
@@ -76,8 +96,32 @@ export const studyFeature: Feature = (ctx) => {
             const r = resolveSettings({ ...settings, name: '' });
             return r.ok ? JSON.stringify(r.value) : JSON.stringify(settings);
           };
-          const have = new Set(readRuns(study.runIds).map((r) => key({ ...r.settings })));
+          const have = new Set(study.runIds.map((id) => ws.getRun(id)).map((r) => key({ ...r.settings })));
           plan = plan.filter((p) => !have.has(key(p.settings as Record<string, unknown>)));
+        }
+        if (req.executor === 'slurm') {
+          // The executor seam: local runs go through 'runs.start' (this process's queue); Slurm
+          // gets the created runs as one array job and trains them in its own processes.
+          const created: RunRecord[] = [];
+          for (const p of plan) {
+            const r = resolveSettings(p.settings as Record<string, unknown>);
+            if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
+            await loadDataset(r.value.data);
+            const run = ws.createRun(r.value, { study: study.id, name: r.value.name });
+            study = ws.addRunsToStudy(study.id, [run.id]);
+            created.push(run);
+          }
+          let slurm;
+          try {
+            slurm = await submitStudy({ ws, studyId: study.id, studyName: study.name, runs: created, options: req.slurm ?? {}, reportDir: req.reportDir });
+          } catch (e) {
+            for (const r of created) ws.updateRun(r.id, { status: 'failed', error: `not submitted to Slurm: ${(e as Error).message}` });
+            throw e;
+          }
+          const runs = created.map((r) => ws.getRun(r.id));
+          for (const r of runs) ctx.emit('run.updated', r);
+          ctx.watchSlurm?.();
+          return { study, runs, jobs: [], slurm };
         }
         const runs: RunRecord[] = [];
         const jobs: JobInfo[] = [];
@@ -97,13 +141,13 @@ export const studyFeature: Feature = (ctx) => {
       schema: z.object({ id: studyId }).strict(),
       handler: async ({ id }): Promise<StudyDetail> => {
         const study = ws.getStudy(id);
-        const runs = study.runIds.flatMap((r) => {
+        const runs = await mergeSlurm(ws, study.runIds.flatMap((r) => {
           try {
             return [ws.getRun(r)];
           } catch {
             return []; // deleted since; deleteRun also unlinks it
           }
-        });
+        }));
         return { study, runs, groups: groupRuns(runs) };
       },
     } satisfies MethodDef<'study.get'>,
@@ -112,7 +156,7 @@ export const studyFeature: Feature = (ctx) => {
       schema: z.object({ runIds: z.array(runId).min(1).max(64) }).strict(),
       handler: async ({ runIds }): Promise<CompareResult> => {
         const ids = [...new Set(runIds)];
-        const runs = readRuns(ids);
+        const runs = readRuns(ids, 'comparison');
         const withMetrics = runs.map((run) => ({ run, metrics: ws.readMetrics(run.id) }));
         return {
           runs: withMetrics,
@@ -133,7 +177,7 @@ export const studyFeature: Feature = (ctx) => {
         })
         .strict() as unknown as z.ZodType<MisclassifiedRequest>,
       handler: async (req: MisclassifiedRequest): Promise<MisclassifiedResult> => {
-        const run = ws.getRun(req.runId);
+        const run = ws.requireIntact(req.runId, 'misclassified images');
         if (ctx.host.jobForRun(run.id)?.kind === 'train') {
           throw new ApiError('conflict', `run ${run.id} is still training; look at its mistakes when its job has finished (or cancel it)`);
         }
@@ -152,7 +196,7 @@ export const studyFeature: Feature = (ctx) => {
         .object({ runIds: z.array(runId).min(1).max(32), checkpoint: z.enum(CHECKPOINT_TAGS).optional() })
         .strict() as unknown as z.ZodType<WeightsRequest>,
       handler: async (req: WeightsRequest): Promise<WeightsResult> => {
-        readRuns(req.runIds); // not-found before queueing
+        readRuns(req.runIds, 'weights analysis'); // not-found and damage before queueing
         const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT };
         return (await ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` })) as WeightsResult;
       },

@@ -115,10 +115,10 @@ export function sameOwner(a: RunOwner, b: RunOwner): boolean {
   return false;
 }
 
-/** "process 1234 on host-a" or "Slurm job 55 task 3". */
-export function describeOwner(owner: RunOwner): string {
+/** "process 1234 on host-a" (without the host when `withHost` is false) or "Slurm job 55 task 3". */
+export function describeOwner(owner: RunOwner, withHost = true): string {
   if (owner.kind === 'slurm') return `Slurm job ${owner.jobId}${owner.arrayTaskId !== undefined ? ` task ${owner.arrayTaskId}` : ''}`;
-  return `process ${owner.pid}${owner.host ? ` on ${owner.host}` : ''}`;
+  return `process ${owner.pid}${withHost && owner.host ? ` on ${owner.host}` : ''}`;
 }
 
 /** Checks the shape of an owner read from disk; null when it is not one. */

@@ -280,7 +280,7 @@ export class Workspace {
   appendMetrics(id: string, m: EpochMetrics): void {
     this.requireRun(id);
     const bad = isMetrics(m);
-    if (bad) throw new StoreError('invalid', `metrics of run ${id}: ${bad}`);
+    if (bad) throw new StoreError('invalid', `metrics for run ${id}: ${bad}`);
     const file = this.metricsPath(id);
     this.guardWrite(`metrics of epoch ${m.epoch} of run ${id}`, 'earlier epochs are kept', file, () =>
       this.fs.appendLine(file, JSON.stringify(m, keepNonFinite)),
@@ -312,7 +312,7 @@ export class Workspace {
   appendSteps(id: string, rec: StepLosses): void {
     this.requireRun(id);
     const bad = isStepLosses(rec);
-    if (bad) throw new StoreError('invalid', `step losses of run ${id}: ${bad}`);
+    if (bad) throw new StoreError('invalid', `step losses for run ${id}: ${bad}`);
     const file = this.stepsPath(id);
     this.guardWrite(`step losses of epoch ${rec.epoch} of run ${id}`, 'earlier epochs are kept', file, () =>
       this.fs.appendLine(file, JSON.stringify(rec, keepNonFinite)),
@@ -411,7 +411,7 @@ export class Workspace {
   appendBnRecord(id: string, r: BnRecord): void {
     this.requireRun(id);
     const bad = isBnRecord(r);
-    if (bad) throw new StoreError('invalid', `BN record of run ${id}: ${bad}`);
+    if (bad) throw new StoreError('invalid', `BN record for run ${id}: ${bad}`);
     const file = this.bnPath(id);
     this.guardWrite(`BN record of step ${r.step} of run ${id}`, 'earlier records are kept', file, () =>
       this.fs.appendLine(file, JSON.stringify(r, keepNonFinite)),
@@ -625,7 +625,7 @@ export class Workspace {
       const fixed: RunRecord = {
         ...rec,
         status: 'interrupted',
-        error: `interrupted: ${describeOwner(owner)} that owned this ${rec.status} run is gone (found at ${stamp})`,
+        error: `interrupted: ${describeOwner(owner, false)} that owned this ${rec.status} run is gone (found at ${stamp}${owner.host ? ` on ${owner.host}` : ''})`,
         updated: stamp,
       };
       delete fixed.owner;

@@ -3,7 +3,9 @@ import { CHECKPOINT_HELP } from '../../contract/checkpoint';
 import type { ExportResult, InferBenchResult, InferResult } from '../../contract/onnx';
 import { inferFile } from '../../services/onnx';
 import { intFlag, parse, UsageError, checkpointFlag } from '../args';
-import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { globalOptions, out, withServices, workspaceDir, writeOutFile, type Command } from '../common';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
@@ -11,8 +13,9 @@ export const exportCmd: Command = {
   name: 'export',
   summary: 'export a run to ONNX (best checkpoint, else last), verified against tfjs on real test images',
   usage:
-    'normlab export RUN --out FILE.onnx [--fold-bn] [--opset N] [--bake-normalization] [--checkpoint best|last|recalibrated] [--json] [--workspace DIR]\n\n' +
-    '  --out FILE.onnx          where to write (default: the run\'s exports/ folder); FILE.onnx.json gets the parity check and audit\n' +
+    'normlab export RUN [--out FILE.onnx [--force]] [--fold-bn] [--opset N] [--bake-normalization] [--checkpoint best|last|recalibrated] [--json] [--workspace DIR]\n\n' +
+    '  --out FILE.onnx          a copy here (the export itself stays in the run\'s exports/ folder); FILE.onnx.json gets the parity check and audit.\n' +
+    '                           Never overwrites an existing file without --force, never writes through a symbolic link\n' +
     '  --fold-bn                fold each batch norm into the conv before it (W\' = W·γ/σ, b\' = β − γ·μ/σ)\n' +
     '  --opset N                ONNX opset 13–21 (default 17: LayerNormalization; 21: GroupNormalization)\n' +
     '  --bake-normalization     put (x − mean)/std in the graph: the model then takes raw pixels in [0, 1]\n' +
@@ -25,21 +28,31 @@ export const exportCmd: Command = {
       opset: { type: 'string' },
       'bake-normalization': { type: 'boolean' },
       checkpoint: { type: 'string' },
+      force: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UsageError('give exactly one run id');
     const checkpoint = values.checkpoint as string | undefined;
     const outFile = values.out as string | undefined;
     const tag = checkpointFlag(checkpoint);
     if (outFile !== undefined && !outFile.toLowerCase().endsWith('.onnx')) throw new UsageError(`--out must name a .onnx file, got "${outFile}"`);
+    const force = Boolean(values.force);
+    const target = outFile ? resolve(outFile) : undefined;
+    if (target && !force && existsSync(target)) throw new Error(`${target} exists; add --force to overwrite it`);
     const req = {
       runId: positionals[0],
-      ...(outFile ? { out: outFile } : {}),
+      ...(target ? { name: basename(target) } : {}),
       foldBn: Boolean(values['fold-bn']),
       bakeNormalization: Boolean(values['bake-normalization']),
       ...(values.opset !== undefined ? { opset: intFlag('opset', values.opset, 13, 21) } : {}),
       ...(tag ? { checkpoint: tag } : {}),
     };
-    const r = (await withServices(workspaceDir(values.workspace), (s) => s.handle('onnx.export', req))) as ExportResult;
+    let r = (await withServices(workspaceDir(values.workspace), (s) => s.handle('onnx.export', req))) as ExportResult;
+    if (target) {
+      // The copy the user asked for, and its report beside it.
+      writeOutFile(target, readFileSync(r.file), force);
+      r = { ...r, file: target, name: basename(target), reportFile: `${target}.json` };
+      writeOutFile(`${target}.json`, JSON.stringify(r, null, 1), force);
+    }
     if (values.json) {
       out(JSON.stringify({ file: r.file, report: r.reportFile, run_id: r.runId, checkpoint: r.checkpoint, epoch: r.epoch, ...r.options,
         parity: r.parity, params: r.audit.params, ops: r.audit.ops, bytes: r.audit.bytes }));

@@ -3,7 +3,7 @@
  * images before it is written), and the inference benchmark (tfjs predict vs onnxruntime-node).
  */
 import type { CheckpointTag } from '../../contract/checkpoint';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tensor as OrtTensor } from 'onnxruntime-node';
 import type { ExportResult, InferBenchResult, InferBenchRow } from '../../contract/onnx';
@@ -22,8 +22,8 @@ import type { JobContext } from '../protocol';
 
 export interface ExportJobPayload {
   runId: string;
-  /** Absolute path of the .onnx to write; default: the run's exports/ folder. */
-  out?: string;
+  /** File name (no path) in the run's exports/ folder; default from the options. */
+  name?: string;
   foldBn?: boolean;
   opset?: number;
   bakeNormalization?: boolean;
@@ -147,9 +147,12 @@ async function exportRun(p: ExportJobPayload, ctx: JobContext): Promise<ExportRe
     ctx.progress({ fraction: 0.9, message: 'writing the export' });
     const exportsDir = ws.exportsDir(run.id);
     const defaultName = `${run.id}-${tag}${foldBn ? '-folded' : ''}${bake ? '-baked' : ''}-opset${opset}.onnx`;
-    const file = p.out ? resolve(p.out) : join(exportsDir, defaultName);
+    const name = p.name ?? defaultName;
+    if (basename(name) !== name || !name.toLowerCase().endsWith('.onnx') || name.startsWith('.')) {
+      throw new Error(`export name "${name}" must be a file name ending in .onnx, not a path`);
+    }
+    const file = join(exportsDir, name);
     const fl = nodeFileLayer();
-    fl.mkdir(dirname(file));
     fl.writeFileAtomic(file, bytes);
     const result: ExportResult = {
       runId: run.id,
@@ -163,11 +166,7 @@ async function exportRun(p: ExportJobPayload, ctx: JobContext): Promise<ExportRe
       created: new Date().toISOString(),
       reportFile: `${file}.json`,
     };
-    const json = JSON.stringify(result, null, 1);
-    fl.writeFileAtomic(`${file}.json`, json);
-    // The run keeps a record of every export, wherever the file went.
-    const inRun = join(exportsDir, `${basename(file)}.json`);
-    if (resolve(inRun) !== resolve(`${file}.json`)) fl.writeFileAtomic(inRun, json);
+    fl.writeFileAtomic(`${file}.json`, JSON.stringify(result, null, 1));
     ctx.progress({ fraction: 1, message: 'done' });
     return result;
   } finally {

@@ -28,6 +28,7 @@ export interface NavItem {
  */
 export const NAV: readonly NavItem[] = [
   { id: 'home', label: 'Overview', hint: 'Engine, datasets and workspace', file: 'HomeView' },
+  { id: 'model', label: 'Model', hint: 'The network: presets, your own JSON, PyTorch import', file: 'ModelView' },
   { id: 'runs', label: 'Runs', hint: 'Train and manage runs', file: 'RunsView' },
   { id: 'compare', label: 'Compare', hint: 'Loss and accuracy curves of several runs', file: 'CompareView' },
   { id: 'bn', label: 'BN', hint: 'Batch-norm statistics per layer and channel', file: 'BnView' },

@@ -54,11 +54,11 @@ afterAll(() => {
 describe('onnx services', () => {
   let exported: ExportResult;
 
-  test('onnx.export writes the file, FILE.onnx.json with the parity check, and a copy of the report in exports/', async () => {
+  test('onnx.export writes the file under its name in the run\'s exports/, with FILE.onnx.json holding the parity check', async () => {
     expect(run.status).toBe('done');
-    const out = join(root, 'elsewhere', 'model.onnx');
+    const out = join(ws.exportsDir(run.id), 'model.onnx');
     progress.length = 0;
-    exported = (await call('onnx.export', { runId: run.id, out, foldBn: true })) as ExportResult;
+    exported = (await call('onnx.export', { runId: run.id, name: 'model.onnx', foldBn: true })) as ExportResult;
     expect(exported.file).toBe(out);
     expect(exported.checkpoint).toBe('best');
     expect(exported.epoch).toBe(1);
@@ -130,7 +130,10 @@ describe('onnx services', () => {
 
   test('bad requests are refused with the field named', async () => {
     await expect(call('onnx.export', { runId: run.id, opset: 9 })).rejects.toThrow(/opset/);
-    await expect(call('onnx.export', { runId: run.id, out: '/tmp/x.txt' })).rejects.toThrow(/out: must end in \.onnx/);
+    // A door names a file, never a path: the export lands in the run's exports/ folder.
+    await expect(call('onnx.export', { runId: run.id, out: '/tmp/x.onnx' })).rejects.toThrow(/out/);
+    await expect(call('onnx.export', { runId: run.id, name: '../../x.onnx' })).rejects.toThrow(/name/);
+    await expect(call('onnx.export', { runId: run.id, name: 'x.txt' })).rejects.toThrow(/name/);
     await expect(call('onnx.export', { runId: 'no-such-run' })).rejects.toThrow(/no-such-run/);
   });
 });

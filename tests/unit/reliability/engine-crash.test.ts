@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EpochMetrics, RunRecord } from '../../../src-main/contract/api';
+import type { EpochMetrics, JobInfo, RunRecord } from '../../../src-main/contract/api';
 import { createServices, type Services } from '../../../src-main/services';
 import { Workspace } from '../../../src-main/store/workspace';
 import { WORKER_PATH, hashTree, integrityProblems, requireBuild } from './helpers';
@@ -48,6 +48,8 @@ describe('engine worker crash during training', () => {
   it('crash hook and worker.terminate: interrupted, whole files, bystander unchanged, resumed to done', async () => {
     const { run: by } = (await services.handle('runs.start', tiny('bystander', 1))) as { run: RunRecord };
     await waitFor(runStatus(by.id, 'done'));
+    // The job's end (not the run's last update) releases the run's writer lock.
+    await waitFor((e, p) => e === 'job.updated' && (p as JobInfo).runId === by.id && (p as JobInfo).state === 'done');
     const bystander = hashTree(join(root, 'runs', by.id));
 
     const EPOCHS = 4;

@@ -86,6 +86,8 @@ export interface KillFigures {
 /** Opens the workspace the way the app does and checks everything a kill may have touched. */
 function checkAfterKill(root: string, bystanders: Record<string, Record<string, string>>, figures: KillFigures): Workspace {
   const ws = new Workspace(root, { warn: () => {} });
+  // Opening deletes nothing; a writer (the next train or resume) removes the dead writer's temp files.
+  ws.cleanup();
   if (ws.cleaned.length) figures.midWrite++;
   expect(integrityProblems(root)).toEqual([]);
   const runs = ws.listRuns();
@@ -163,6 +165,7 @@ export async function killScenario(root: string, opts: { trainKills: number; exp
     if (r.signal !== 'SIGKILL') continue; // finished before the kill: nothing to check beyond the next round
     figures.exportKills++;
     const wsk = new Workspace(root, { warn: () => {} });
+    wsk.cleanup(); // what the next writer does; opening alone deletes nothing
     if (wsk.cleaned.length) figures.midWrite++;
     expect(integrityProblems(root)).toEqual([]);
     for (const f of existsSync(exportsDir) ? readdirSync(exportsDir) : []) {
