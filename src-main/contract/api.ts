@@ -3,6 +3,7 @@
  * Types only, plus the list of method and event names the transports check against.
  */
 import type { TrainSettings, SettingIssue } from './settings';
+import type { ResolvedGraph } from './model-graph';
 import type { OnnxApi } from './onnx';
 import type { ModelApi } from './model-api';
 import type { DropoutApi } from './dropout';
@@ -76,6 +77,8 @@ export interface RunRecord {
   versions: Record<string, string>;
   dataset?: DatasetInfo;
   params?: number;
+  /** The graph the run trains (its settings' model, placeholders resolved), written when it starts. */
+  model?: ResolvedGraph;
   created: string;
   updated: string;
   started?: string;

@@ -7,7 +7,7 @@ import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
 import { loadRunDataset } from '../../data/dataset';
 import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
-import { countParams, s5Spec } from '../../engine/spec';
+import { countParams, specForSettings } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { currentOwner } from '../../store/owner';
@@ -38,7 +38,8 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     if (payload.resume) ws.cutForResume(id, resume?.epoch ?? 0);
     // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
-    const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    // A resumed run keeps the graph it started with (its model file may have changed since).
+    const spec = (payload.resume && run.model) || specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
     update({
       status: 'running',
       owner: currentOwner(),
@@ -48,6 +49,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       dataset: data.info,
       splits: plannedSplitSizes(data.train, data.test.count, { ...settings, valSplit: settings.valSplit ?? 0 }),
       params: countParams(spec),
+      model: spec,
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
     });
@@ -93,6 +95,7 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       },
       resume ?? undefined,
       point?.bestWeights,
+      { spec },
     );
     result.model.dispose();
     update({ status: result.status, finished: new Date().toISOString(), owner: undefined });
