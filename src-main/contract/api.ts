@@ -10,6 +10,7 @@ import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
 import type { LandscapeApi } from './landscape';
+import type { RunSlurm, SlurmInfo } from './slurm';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -102,6 +103,12 @@ export interface RunRecord {
    * run is listed, but analyses, exports and resume refuse it instead of guessing.
    */
   damaged?: string;
+  /**
+   * The Slurm array task a study submitted this run to (`--executor slurm`). Kept after the run
+   * ends (unlike `owner`), so the record always names its job and task; the scheduler's state is
+   * merged in when the run is read (state, note), never trusted from disk.
+   */
+  slurm?: RunSlurm;
 }
 
 /** What a resume kept and dropped when it cut the run's append-only records back to its checkpoint. */
@@ -189,6 +196,8 @@ export interface CoreApi {
   'runs.delete': { req: { id: string }; res: { deleted: boolean } };
   'jobs.list': { req: Record<string, never>; res: JobInfo[] };
   'jobs.cancel': { req: { id: string }; res: { cancelled: boolean } };
+  /** Whether studies can go to Slurm here (sbatch found and answering), and why not. */
+  'slurm.info': { req: Record<string, never>; res: SlurmInfo };
 }
 
 export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi & ModelApi;
@@ -210,7 +219,7 @@ export type EventName = keyof Events;
 /** Runtime lists the transports check names against (kept in sync by the type below). */
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
-  'jobs.list', 'jobs.cancel',
+  'jobs.list', 'jobs.cancel', 'slurm.info',
   'bn.timeline', 'bn.inspect',
   'dropout.analyze',
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',

@@ -5,6 +5,7 @@
 import type { ValidationSource } from './validation';
 import type { EpochMetrics, JobInfo, RunRecord } from './api';
 import type { TrainSettings } from './settings';
+import type { ExecutorKind, SlurmOptions, SlurmSubmission } from './slurm';
 
 /** A knob of a preset that feeds several variants (e.g. the s6 preset's L1 λ). */
 export interface PresetParam {
@@ -50,6 +51,12 @@ export interface StudyStartRequest {
   studyId?: string;
   /** Only these variant keys (default all). */
   variants?: string[];
+  /** Where the runs train: 'local' (default, this machine's queue) or 'slurm' (one array job). */
+  executor?: ExecutorKind;
+  /** sbatch options when executor is 'slurm'. */
+  slurm?: SlurmOptions;
+  /** Report folder the Slurm report job writes (default: <workspace>/slurm/<study id>/report). */
+  reportDir?: string;
 }
 
 /** A group of runs started together (e.g. the S6 preset: none, L1, L2, L1+L2), as the store keeps it. */
@@ -68,7 +75,10 @@ export interface StudySummary {
 export interface StudyStartResult {
   study: StudySummary;
   runs: RunRecord[];
+  /** Local jobs (empty when the runs went to Slurm). */
   jobs: JobInfo[];
+  /** Set when the runs went to Slurm: the array job, the report job and where their files are. */
+  slurm?: SlurmSubmission;
 }
 
 /** Runs whose settings differ only in seed (and name) form one group: drawn as mean with a band. */

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { BackendInfo, JobInfo, JobKind, Progress } from '../contract/api';
-import type { FromWorker, ToWorker } from './protocol';
+import type { CancelReason, FromWorker, ToWorker } from './protocol';
 
 export interface HostEvents {
   'job.updated': JobInfo;
@@ -165,7 +165,7 @@ export class EngineHost {
         if (!job || job.info.id !== m.id) return;
         this.running = null;
         const value = m.value as { status?: string } | undefined;
-        this.settle(job, value && value.status === 'cancelled' ? 'cancelled' : 'done');
+        this.settle(job, value && (value.status === 'cancelled' || value.status === 'interrupted') ? 'cancelled' : 'done');
         job.resolve(m.value);
         this.pump();
         return;
@@ -271,8 +271,11 @@ export class EngineHost {
     return { info: pending.info, done };
   }
 
-  /** Cancels a queued job at once, or asks the running one to stop after its current step. */
-  cancel(jobId: string): boolean {
+  /**
+   * Cancels a queued job at once, or asks the running one to stop after its current step;
+   * reason 'interrupted' (a SIGTERM) makes a training job record its run as interrupted.
+   */
+  cancel(jobId: string, reason: CancelReason = 'cancelled'): boolean {
     const i = this.queue.findIndex((j) => j.info.id === jobId);
     if (i >= 0) {
       const [job] = this.queue.splice(i, 1);
@@ -281,7 +284,7 @@ export class EngineHost {
       return true;
     }
     if (this.running?.info.id === jobId) {
-      this.post({ type: 'cancel', id: jobId });
+      this.post({ type: 'cancel', id: jobId, reason });
       return true;
     }
     return false;

@@ -7,13 +7,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend';
 import { engineVersions } from './versions';
-import type { FromWorker, JobContext, ToWorker } from './protocol';
+import type { CancelReason, FromWorker, JobContext, ToWorker } from './protocol';
 import { JOBS } from './jobs';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
 const send = (m: FromWorker) => port.postMessage(m);
-const cancelled = new Set<string>();
+const cancelled = new Map<string, CancelReason>();
 const workspace: string = (workerData as { workspace: string }).workspace;
 
 function errorMessage(e: unknown): { message: string; code?: string } {
@@ -36,6 +36,7 @@ async function runJob(id: string, kind: string, payload: unknown): Promise<void>
     progress: (progress) => send({ type: 'progress', id, progress }),
     emit: (name, p) => send({ type: 'event', id, name, payload: p }),
     cancelled: () => cancelled.has(id),
+    cancelReason: () => cancelled.get(id) ?? null,
   };
   try {
     const value = await handler(payload, ctx);
@@ -53,7 +54,7 @@ port.on('message', (m: ToWorker) => {
       void ready.then(() => runJob(m.id, m.kind, m.payload));
       break;
     case 'cancel':
-      cancelled.add(m.id);
+      cancelled.set(m.id, m.reason ?? 'cancelled');
       break;
     case 'info':
       void ready.then(() => send({ type: 'result', id: m.id, value: { memory: tf.memory() } }));

@@ -10,10 +10,12 @@ import { resolveSettings } from '../contract/settings';
 import { EngineHost, JobError } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import type { RunLock } from '../store/owner';
+import { checkDataPaths, resolveRoots } from './data-roots';
 import { listKnownDatasets, loadRunDataset } from '../data/dataset';
 import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
+import { cancelTask, installSlurmLiveness, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
 
 export interface Services {
   handle(method: string, params: unknown): Promise<unknown>;
@@ -31,6 +33,11 @@ export interface ServicesOptions {
   readOnly?: boolean;
   /** Start the engine worker on the first request that needs it (CLI). */
   lazyEngine?: boolean;
+  /**
+   * Browser mode: the only folders datasets and files may be read from (named datasets are always
+   * allowed). Undefined: no restriction (Electron's own dialogs, the CLI).
+   */
+  dataRoots?: string[];
   workerPath?: string;
   env?: Record<string, string>;
 }
@@ -45,10 +52,12 @@ function toApiError(e: unknown): ApiError {
     return new ApiError(code, message);
   }
   if (e instanceof JobError) return new ApiError(err.code === 'dataset' ? 'dataset' : 'engine', message);
+  if (e instanceof SlurmError) return new ApiError('invalid', message);
   return new ApiError('internal', message);
 }
 
 export async function createServices(opts: ServicesOptions): Promise<Services> {
+  const dataRoots = opts.dataRoots ? resolveRoots(opts.dataRoots) : null;
   const workspace = new Workspace(opts.workspace, { init: opts.init, readOnly: opts.readOnly });
   const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env, lazy: opts.lazyEngine });
   const listeners = new Set<(event: EventName, payload: unknown) => void>();
@@ -72,6 +81,17 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       emit(event as EventName, payload as never);
     }
   });
+
+  // Runs trained by Slurm tasks (other processes, maybe other nodes) show live through polling;
+  // the store asks Slurm whether a Slurm owner is still alive (squeue, cached for a moment).
+  installSlurmLiveness();
+  const slurmWatch = watchSlurmRuns(workspace, (event, payload) => emit(event, payload as never));
+  const withSlurm = async (runs: RunRecord[]): Promise<RunRecord[]> => {
+    if (!runs.some((r) => r.slurm)) return runs;
+    const merged = await mergeSlurm(workspace, runs);
+    if (merged.some((r) => r.slurm && (r.status === 'queued' || r.status === 'running'))) slurmWatch.touch();
+    return merged;
+  };
 
   /**
    * Queues a training job for a run (new or resumed) whose lock this process holds; the lock is
@@ -135,11 +155,12 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         return { ...backend, training, versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },
     },
-    'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
+    // Runs owned by Slurm tasks get the scheduler's state merged in (services/slurm.ts).
+    'runs.list': { schema: empty, handler: async () => withSlurm(workspace.listRuns()) },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        const run = workspace.getRun(id);
+        const [run] = await withSlurm([workspace.getRun(id)]);
         // Damage beyond run.json (a metrics line that is not a record) is reported with the run.
         const damaged = run.damaged ?? workspace.damage(id) ?? undefined;
         return { run: damaged ? { ...run, damaged } : run, metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) };
@@ -191,7 +212,14 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         const job = host.jobForRun(id);
-        if (!job) return { cancelled: false };
+        if (!job) {
+          // A run owned by a Slurm task (any node): scancel, SIGINT first so it records itself cancelled.
+          const run = workspace.getRun(id);
+          if (!run.slurm) return { cancelled: false };
+          const ok = await cancelTask(workspace, run);
+          if (ok) emit('run.updated', (await mergeSlurm(workspace, [workspace.getRun(id)]))[0]);
+          return { cancelled: ok };
+        }
         const queued = job.state === 'queued';
         const ok = host.cancel(job.id);
         if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', owner: undefined }));
@@ -207,6 +235,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       },
     },
     'jobs.list': { schema: empty, handler: async () => host.jobs() },
+    'slurm.info': { schema: empty, handler: async () => slurmInfo() },
     'jobs.cancel': {
       schema: z.object({ id: z.string().max(100) }).strict(),
       handler: async ({ id }) => ({ cancelled: host.cancel(id) }),
@@ -224,6 +253,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return value;
     },
     call: (method, params) => dispatch(table, method, params),
+    watchSlurm: () => slurmWatch.touch(),
   };
   for (const feature of FEATURES) Object.assign(table, feature(ctx));
 
@@ -232,6 +262,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     host,
     async handle(method, params) {
       try {
+        if (dataRoots) checkDataPaths(method, params, dataRoots);
         return await dispatch(table, method, params);
       } catch (e) {
         throw toApiError(e);
@@ -242,6 +273,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return () => listeners.delete(listener);
     },
     async close() {
+      slurmWatch.close();
       listeners.clear();
       await host.close();
     },

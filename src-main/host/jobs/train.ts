@@ -19,6 +19,13 @@ export interface TrainJobPayload {
   resume: boolean;
 }
 
+/** The Slurm array task this process runs as (SLURM_ARRAY_JOB_ID / SLURM_ARRAY_TASK_ID), if any. */
+export function slurmTaskFromEnv(env: Record<string, string | undefined> = process.env): { jobId: string; taskId: number } | null {
+  const jobId = env.SLURM_ARRAY_JOB_ID;
+  const taskId = Number(env.SLURM_ARRAY_TASK_ID);
+  return jobId && /^\d+$/.test(jobId) && Number.isInteger(taskId) && taskId >= 0 ? { jobId, taskId } : null;
+}
+
 export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promise<{ status: string; run: RunRecord }> {
   const ws = new Workspace(ctx.workspace);
   const id = payload.runId;
@@ -40,9 +47,11 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
     // A resumed run keeps the graph it started with (its model file may have changed since).
     const spec = (payload.resume && run.model) || specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    const slurm = slurmTaskFromEnv();
     update({
       status: 'running',
       owner: currentOwner(),
+      ...(slurm ? { slurm } : {}),
       started: run.started ?? new Date().toISOString(),
       backend: backendInfo()?.backend ?? 'unknown',
       versions: engineVersions(),
@@ -98,8 +107,18 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       { spec },
     );
     result.model.dispose();
-    update({ status: result.status, finished: new Date().toISOString(), owner: undefined });
-    return { status: result.status, run };
+    // Stopped by a signal (SIGTERM: scancel, a time limit, preemption) rather than by the user:
+    // the run is interrupted, and a resume (or Slurm's requeue) continues from the last checkpoint.
+    const status = result.status === 'cancelled' && ctx.cancelReason?.() === 'interrupted' ? 'interrupted' : result.status;
+    update({
+      status,
+      finished: new Date().toISOString(),
+      owner: undefined,
+      ...(status === 'interrupted'
+        ? { error: `interrupted by SIGTERM after ${run.epochsDone} finished epoch${run.epochsDone === 1 ? '' : 's'}; the epoch in flight was dropped, a resume continues from the checkpoint of epoch ${run.epochsDone}` }
+        : {}),
+    });
+    return { status, run };
   } catch (e) {
     try {
       update({ status: 'failed', error: (e as Error).message, owner: undefined, finished: new Date().toISOString() });
