@@ -80,6 +80,11 @@ export interface RunRecord {
   params?: number;
   /** The graph the run trains (its settings' model, placeholders resolved), written when it starts. */
   model?: ResolvedGraph;
+  /**
+   * When the run started from the weights its model file names (`import-model --weights keep`):
+   * that file, how many tensors came from it, and those seeded instead (with why) or not used.
+   */
+  startWeights?: { file: string; taken: number; seeded: { name: string; why: string }[]; unused: string[] };
   created: string;
   updated: string;
   started?: string;

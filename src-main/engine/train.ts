@@ -16,6 +16,7 @@ import { Optimizer, lrAt } from './optim';
 import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
 import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
 import { specForSettings, type ModelSpec } from './spec';
+import { splitStart } from '../model/start-weights';
 import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice } from './ort-trainer';
 import { ExportError } from '../onnx/export';
 
@@ -82,6 +83,8 @@ export interface TrainerHooks {
   onEngine?(e: EngineChoice): void;
   /** Polled after every step; true stops the run after the current step. */
   isCancelled?(): boolean;
+  /** Once, before the first step, when the run starts from given weights: how many were taken, which were seeded and why. */
+  onStartWeights?(s: { taken: number; seeded: { name: string; why: string }[]; unused: string[] }): void;
 }
 
 export interface TrainResult {
@@ -111,6 +114,11 @@ export interface TrainOptions {
   spec?: ModelSpec;
   /** Minimum milliseconds between onProgress calls (default 200). */
   progressEveryMs?: number;
+  /**
+   * Values to start from instead of the seeded ones (a model file's imported weights); only the
+   * tensors whose name and shape fit the model are used (model/start-weights.ts). Ignored on resume.
+   */
+  initialWeights?: NamedWeights;
 }
 
 /** The first `limit` images of a split (0 = all). */
@@ -177,6 +185,12 @@ export async function trainRun(
   const fill = normalization.mean.map((m, i) => (0 - m) / (normalization.std[i] > 1e-12 ? normalization.std[i] : 1));
 
   const model = buildModel(spec, settings.seed);
+  if (options.initialWeights && !resume) {
+    const seeded = model.getWeights();
+    const split = splitStart(Object.entries(seeded).map(([name, t]) => ({ name, shape: t.shape })), options.initialWeights);
+    model.setWeights({ ...seeded, ...split.values });
+    hooks.onStartWeights?.({ taken: split.taken.length, seeded: split.seeded, unused: split.unused });
+  }
   const params = model.params();
   const penalized = new Set(params.filter((p) => settings.penalizeAll || p.kind === 'kernel').map((p) => p.name));
   const optimizer = new Optimizer(

@@ -12,6 +12,11 @@ import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { currentOwner } from '../../store/owner';
 import { engineVersions } from '../versions';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ModelGraph } from '../../contract/model-graph';
+import { isPreset } from '../../model';
+import { loadModelWeights } from '../../store/model-weights';
 import type { JobContext } from '../protocol';
 
 export interface TrainJobPayload {
@@ -62,6 +67,10 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
     });
+    // A model file that names weights (an import that kept them): a new run starts from them.
+    const modelFile = !payload.resume && settings.model && !isPreset(settings.model) ? resolve(settings.model) : null;
+    const modelJson = modelFile ? (JSON.parse(readFileSync(modelFile, 'utf8')) as ModelGraph) : null;
+    const initialWeights = modelFile && modelJson ? (loadModelWeights(modelFile, modelJson) ?? undefined) : undefined;
     const result = await trainRun(
       settings,
       data,
@@ -101,10 +110,11 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
         onBnRecord: (r) => ws.appendBnRecord(id, r),
         onEngine: (e) => update({ backend: e.engine === 'onnxruntime' ? `onnxruntime (${e.threads} thread${e.threads === 1 ? '' : 's'})` : backendInfo()?.backend ?? 'unknown' }),
         isCancelled: () => ctx.cancelled(),
+        onStartWeights: (s) => update({ startWeights: { file: resolve(dirname(modelFile!), modelJson!.weights!), ...s } }),
       },
       resume ?? undefined,
       point?.bestWeights,
-      { spec },
+      { spec, ...(initialWeights ? { initialWeights } : {}) },
     );
     result.model.dispose();
     // Stopped by a signal (SIGTERM: scancel, a time limit, preemption) rather than by the user:

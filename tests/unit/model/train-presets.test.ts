@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const settings = (o: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 512, testLimit: 256, valSplit: 0, batch: 32, lr: 0.1, ...o });
+const settings = (o: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 384, testLimit: 256, batch: 32, lr: 0.1, valSplit: 0, ...o });
 
 describe('the model setting', () => {
   for (const model of MODEL_PRESETS) {
