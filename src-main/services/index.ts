@@ -9,6 +9,7 @@ import { resolveSettings } from '../contract/settings';
 import { EngineHost, JobError } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import type { RunLock } from '../store/owner';
+import { checkDataPaths, resolveRoots } from './data-roots';
 import { listKnownDatasets, loadRunDataset } from '../data/dataset';
 import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
@@ -31,6 +32,11 @@ export interface ServicesOptions {
   readOnly?: boolean;
   /** Start the engine worker on the first request that needs it (CLI). */
   lazyEngine?: boolean;
+  /**
+   * Browser mode: the only folders datasets and files may be read from (named datasets are always
+   * allowed). Undefined: no restriction (Electron's own dialogs, the CLI).
+   */
+  dataRoots?: string[];
   workerPath?: string;
   env?: Record<string, string>;
 }
@@ -50,6 +56,7 @@ function toApiError(e: unknown): ApiError {
 }
 
 export async function createServices(opts: ServicesOptions): Promise<Services> {
+  const dataRoots = opts.dataRoots ? resolveRoots(opts.dataRoots) : null;
   const workspace = new Workspace(opts.workspace, { init: opts.init, readOnly: opts.readOnly });
   const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env, lazy: opts.lazyEngine });
   const listeners = new Set<(event: EventName, payload: unknown) => void>();
@@ -247,6 +254,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     host,
     async handle(method, params) {
       try {
+        if (dataRoots) checkDataPaths(method, params, dataRoots);
         return await dispatch(table, method, params);
       } catch (e) {
         throw toApiError(e);

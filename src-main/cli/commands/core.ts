@@ -33,17 +33,21 @@ export const info: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'browser mode: serve the workbench on 127.0.0.1 with a per-launch token',
-  usage: 'normlab serve [--port N] [--open] [--workspace DIR [--init]]',
+  usage: 'normlab serve [--port N] [--open] [--data-root DIR]… [--workspace DIR [--init]]\n\n' +
+    '  --data-root DIR   a folder the browser may read datasets (and .onnx files) from; repeat for more.\n' +
+    '                    Without it only the named datasets (mnist-sample, fashion-mnist, …) can be used.',
   async run(argv) {
-    const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' } }, false);
+    const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' }, 'data-root': { type: 'string', multiple: true } }, false);
     const port = values.port === undefined ? 0 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got ${values.port}`);
     const { startServer } = await import('../../server/server');
-    const services = await createServices({ workspace: workspaceDir(values.workspace), init: values.init === true });
+    const dataRoots = (values['data-root'] as string[] | undefined) ?? [];
+    const services = await createServices({ workspace: workspaceDir(values.workspace), init: values.init === true, dataRoots });
     const rendererDir = join(dirname(fileURLToPath(import.meta.url)), '../renderer');
     const server = await startServer(services, { port, rendererDir });
     out(`NormLab browser mode: ${server.url}`);
     out(`workspace ${services.workspace.root} — Ctrl-C to stop`);
+    out(dataRoots.length ? `datasets from ${dataRoots.join(', ')} and the named ones` : 'datasets: the named ones only (add --data-root DIR for folders)');
     if (values.open) openInBrowser(server.url);
     await new Promise<void>((resolveStop) => {
       const stop = () => resolveStop();
