@@ -7,7 +7,7 @@ import { noDropoutResult, type DropoutCheckpoint, type DropoutResult } from '../
 import { loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import {
@@ -44,7 +44,7 @@ export async function dropoutJob(p: DropoutJobPayload, ctx: JobContext): Promise
   ctx.progress({ fraction: 0, message: 'loading the test set' });
   const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
-  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   if (!hasActiveDropout(spec)) return noDropoutResult(p.runId, runName);
   const pixels = shape[0] * shape[1] * shape[2];
   const split = limitSplit(data.test, p.testLimit, pixels);

@@ -9,7 +9,7 @@ import { loadDataset, loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
 import type { NamedWeights } from '../../engine/model-types';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import {
@@ -60,7 +60,7 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
   ctx.progress({ fraction: 0, message: 'loading the evaluation slice' });
   const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
-  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   const slice = limitSplit(data.test, p.evalLimit, shape[0] * shape[1] * shape[2]);
   const final = state.weights;
   const notes: string[] = [];

@@ -7,7 +7,7 @@ import type { CheckpointTag } from '../../contract/checkpoint';
 import type { MisclassifiedResult } from '../../contract/study';
 import { loadRunDataset } from '../../data/dataset';
 import { buildModel } from '../../engine/model';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { evaluate, limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { pickMisclassified } from '../../analysis/misclassified';
@@ -31,7 +31,7 @@ export async function misclassifiedJob(p: MisclassifiedJobPayload, ctx: JobConte
   const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
   const pixels = shape[0] * shape[1] * shape[2];
-  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   const split = limitSplit(data.test, p.testLimit, pixels);
   const model = buildModel(spec, run.settings.seed);
   try {

@@ -43,7 +43,7 @@ function jobCtx(): JobContext {
 }
 
 const settings = (o: Partial<TrainSettings>): TrainSettings => ({
-  ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 1000, testLimit: 300, batch: 50, lr: 0.05, norm: 'batch', ...o,
+  ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 3000, testLimit: 300, batch: 50, lr: 0.05, norm: 'batch', ...o,
 });
 
 const analyze = (params: unknown) => dispatch(table, 'dropout.analyze', params) as Promise<DropoutResult>;
