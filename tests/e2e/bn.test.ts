@@ -35,7 +35,7 @@ describe.skipIf(missing)(`BN inspector end to end${missing ? ` (skipped: ${missi
 
   beforeAll(async () => {
     workspace = mkdtempSync(join(tmpdir(), 'normlab-e2e-bn-'));
-    bnRun = trainRun(workspace, ['--epochs', '2', '--train-limit', '1000', '--test-limit', '300', '--norm', 'batch', '--bn-record-every', '1', '--name', 'bn-demo']);
+    bnRun = trainRun(workspace, ['--epochs', '2', '--val-split', '0', '--train-limit', '1000', '--test-limit', '300', '--norm', 'batch', '--bn-record-every', '1', '--name', 'bn-demo']);
     noneRun = trainRun(workspace, ['--epochs', '1', '--train-limit', '200', '--test-limit', '100', '--norm', 'none', '--name', 'no-bn']);
     browser = await launchChromium();
   }, 300_000);
