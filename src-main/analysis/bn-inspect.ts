@@ -35,14 +35,15 @@ export function modelForRun(settings: TrainSettings, data: Dataset, state: Train
 
 /**
  * Everything the BN view and `normlab bn` show for one run. Reads checkpoint `req.checkpoint`
- * (default 'last'); with `recalibrate`, writes checkpoint 'recalibrated' (the same state with
+ * (default by the one rule: best, else last); with `recalibrate`, writes checkpoint 'recalibrated' (the same state with
  * population running statistics) and reports the test accuracy before and after.
  */
 export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: PassControl = {}): Promise<BnReport> {
   const started = performance.now();
   const run = ws.getRun(req.id);
   const s = run.settings;
-  const tag = req.checkpoint ?? 'last';
+  // The one checkpoint rule: best (lowest validation loss), else last; any other tag as asked.
+  const tag = req.checkpoint ?? (ws.readCheckpoint(run.id, 'best') ? 'best' : 'last');
   const momentum = translateMomentum(s.bnConvention, s.bnMomentum);
   const empty = (message: string, epoch = 0): BnReport => ({
     runId: run.id, hasBn: false, message, checkpoint: tag, epoch, layers: [], populationImages: 0, testImages: 0,

@@ -2,6 +2,7 @@
  * The dropout-ensemble job: loads a run's checkpoint and test split, samples K dropout masks and
  * compares their averaged prediction with the weight-scaled network.
  */
+import { missingCheckpointMessage, readCheckpointByRule } from '../../store/checkpoint-rule';
 import { noDropoutResult, type DropoutCheckpoint, type DropoutResult } from '../../contract/dropout';
 import { loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
@@ -31,18 +32,13 @@ export async function dropoutJob(p: DropoutJobPayload, ctx: JobContext): Promise
   const ws = new Workspace(ctx.workspace);
   const run = ws.getRun(p.runId);
   const runName = run.name || run.id;
-  let tag: DropoutCheckpoint = p.checkpoint;
-  let state = ws.readCheckpoint(p.runId, tag);
-  if (!state && tag === 'best') {
-    tag = 'last';
-    state = ws.readCheckpoint(p.runId, tag);
-  }
+  const { tag, state } = readCheckpointByRule(ws, p.runId, p.checkpoint);
   if (!state) {
     return {
       status: 'unavailable',
       reason: 'not-trained',
       runId: p.runId,
-      message: `Run "${runName}" has no ${p.checkpoint} checkpoint yet: it needs at least one finished epoch.`,
+      message: `${missingCheckpointMessage(runName, p.checkpoint)}.`,
     };
   }
   ctx.progress({ fraction: 0, message: 'loading the test set' });

@@ -2,6 +2,7 @@
  * Worker jobs for ONNX: export a run's checkpoint (verified against the tfjs model on real test
  * images before it is written), and the inference benchmark (tfjs predict vs onnxruntime-node).
  */
+import type { CheckpointTag } from '../../contract/checkpoint';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tensor as OrtTensor } from 'onnxruntime-node';
@@ -26,7 +27,7 @@ export interface ExportJobPayload {
   foldBn?: boolean;
   opset?: number;
   bakeNormalization?: boolean;
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
 }
 
 export interface BenchJobPayload {
@@ -63,17 +64,17 @@ interface Loaded {
   run: RunRecord;
   data: Dataset;
   state: TrainState;
-  tag: 'best' | 'last';
+  tag: CheckpointTag;
   model: Model;
 }
 
 /** The run's checkpoint ('best' when it has one, else 'last') in a tfjs model, and its dataset. */
-async function loadRunModel(workspace: string, runId: string, want?: 'best' | 'last'): Promise<Loaded> {
+async function loadRunModel(workspace: string, runId: string, want?: CheckpointTag): Promise<Loaded> {
   const ws = new Workspace(workspace);
   const run = ws.getRun(runId);
-  let tag: 'best' | 'last' = want ?? 'best';
+  let tag: CheckpointTag = want ?? 'best';
   let state = ws.readCheckpoint(runId, tag);
-  if (!state && !want) {
+  if (!state && (want === undefined || want === 'best')) {
     tag = 'last';
     state = ws.readCheckpoint(runId, tag);
   }

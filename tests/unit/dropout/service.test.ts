@@ -86,7 +86,7 @@ describe('dropout.analyze', () => {
   test('a run with no checkpoint yet says it needs a finished epoch', async () => {
     const r = await analyze({ runId: untrained, samples: 2 });
     expect(r).toMatchObject({ status: 'unavailable', reason: 'not-trained' });
-    expect((r as { message: string }).message).toMatch(/no best checkpoint yet: it needs at least one finished epoch/);
+    expect((r as { message: string }).message).toMatch(/has no checkpoint yet: it needs at least one finished epoch/);
   });
 
   test('bad requests name the field', async () => {

@@ -26,7 +26,7 @@ describe('the s5 preset trains as the flat S5 list did', () => {
   for (const c of cases) {
     it(`${c.o.engine}, norm ${c.o.norm}, dropout ${c.o.dropout}: same epoch metrics`, async () => {
       const got: number[] = [];
-      const r = await trainRun({ ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 512, testLimit: 256, batch: 32, lr: 0.1, ghostBatch: 8, ...c.o }, data, {
+      const r = await trainRun({ ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 512, testLimit: 256, valSplit: 0, batch: 32, lr: 0.1, ghostBatch: 8, ...c.o }, data, {
         onEpoch: (m) => { got.push(m.train_loss, m.train_acc, m.test_loss, m.test_acc); },
       });
       r.model.dispose();
