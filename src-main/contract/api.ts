@@ -3,6 +3,7 @@
  * Types only, plus the list of method and event names the transports check against.
  */
 import type { TrainSettings, SettingIssue } from './settings';
+import type { ResolvedGraph } from './model-graph';
 import type { OnnxApi } from './onnx';
 import type { ModelApi } from './model-api';
 import type { DropoutApi } from './dropout';
@@ -77,6 +78,13 @@ export interface RunRecord {
   versions: Record<string, string>;
   dataset?: DatasetInfo;
   params?: number;
+  /** The graph the run trains (its settings' model, placeholders resolved), written when it starts. */
+  model?: ResolvedGraph;
+  /**
+   * When the run started from the weights its model file names (`import-model --weights keep`):
+   * that file, how many tensors came from it, and those seeded instead (with why) or not used.
+   */
+  startWeights?: { file: string; taken: number; seeded: { name: string; why: string }[]; unused: string[] };
   created: string;
   updated: string;
   started?: string;

@@ -2,6 +2,7 @@
  * Studies (groups of runs started together from a preset), run comparison, misclassified images
  * and weight analysis. Types only: shared by services, CLI and renderer.
  */
+import type { CheckpointTag } from './checkpoint';
 import type { ValidationSource } from './validation';
 import type { EpochMetrics, JobInfo, RunRecord } from './api';
 import type { TrainSettings } from './settings';
@@ -143,7 +144,7 @@ export interface MisclassifiedRequest {
   runId: string;
   /** How many (default 25). */
   n?: number;
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
   /** Test images searched (default: the run's own test limit, 0 = all). */
   testLimit?: number;
 }
@@ -166,7 +167,7 @@ export interface MisclassifiedItem {
 export interface MisclassifiedResult {
   runId: string;
   runName: string;
-  checkpoint: { tag: 'best' | 'last'; epoch: number };
+  checkpoint: { tag: CheckpointTag; epoch: number };
   dataset: string;
   classNames: string[];
   imageShape: [number, number, number];
@@ -180,7 +181,7 @@ export interface MisclassifiedResult {
 
 export interface WeightsRequest {
   runIds: string[];
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
 }
 
 /** Histogram of log10|w| with a separate count of exact zeros, so L1's spike at zero is never hidden. */
@@ -229,7 +230,7 @@ export interface DecayInfo {
 export interface RunWeights {
   runId: string;
   runName: string;
-  checkpoint: { tag: 'best' | 'last'; epoch: number } | null;
+  checkpoint: { tag: CheckpointTag; epoch: number } | null;
   layers: LayerWeights[];
   /** Over all conv/dense kernels. */
   overall: { count: number; norm: number; sparsity: Record<string, number>; hist: LogAbsHistogram };

@@ -22,7 +22,7 @@ export interface StartSplit {
  * Which of `specs` come from `given` (same name, same shape). `values` holds the tensors taken,
  * copied, so the caller may overwrite its seeded values with them.
  */
-export function splitStart(specs: readonly (ParamSpec | StateSpec)[], given: GivenWeights): StartSplit & { values: GivenWeights } {
+export function splitStart(specs: readonly Pick<ParamSpec | StateSpec, 'name' | 'shape'>[], given: GivenWeights): StartSplit & { values: GivenWeights } {
   const values: GivenWeights = {};
   const taken: string[] = [];
   const seeded: StartSplit['seeded'] = [];

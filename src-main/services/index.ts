@@ -3,6 +3,7 @@
  * They validate requests, own the workspace and the engine host, and fan events out.
  */
 import { resolveThreads } from '../engine/threads';
+import { specForSettings } from '../engine/spec';
 import { z } from 'zod';
 import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type ResumeReport, type RunRecord } from '../contract/api';
 import { resolveSettings } from '../contract/settings';
@@ -170,8 +171,15 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       handler: async ({ settings, study }) => {
         const r = resolveSettings(settings as Record<string, unknown>);
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
-        // Fail fast on a bad dataset, before a run is created for it.
-        checkPlannedSplits(await loadRunDataset(r.value, workspace.root), r.value);
+        // Fail fast on a bad dataset or model, before a run is created for it.
+        const data = await loadRunDataset(r.value, workspace.root);
+        checkPlannedSplits(data, r.value);
+        try {
+          specForSettings(r.value, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+        } catch (e) {
+          const message = (e as Error).message;
+          throw new ApiError('invalid', message, [{ key: 'model', message }]);
+        }
         workspace.cleanup();
         const created = workspace.createRun(r.value, { study, name: r.value.name });
         return underLock(created.id, (lock) => {

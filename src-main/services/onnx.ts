@@ -3,6 +3,7 @@
  * a dataset through onnxruntime-node (in this process: ORT runs natively off the JS thread), and
  * the inference benchmark (worker job, since it times tfjs too).
  */
+import { CHECKPOINT_TAGS } from '../contract/checkpoint';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -120,7 +121,7 @@ export const onnxFeature: Feature = (ctx) => {
           foldBn: z.boolean().optional(),
           opset: z.number().int().min(MIN_OPSET).max(MAX_OPSET).optional(),
           bakeNormalization: z.boolean().optional(),
-          checkpoint: z.enum(['best', 'last']).optional(),
+          checkpoint: z.enum(CHECKPOINT_TAGS).optional(),
         })
         .strict(),
       handler: async (p) => {

@@ -3,6 +3,7 @@
  * path (same validation and training queue), grouped in the store as a study that can be
  * reopened and extended; runs.compare, misclassified images and weight analysis on top.
  */
+import { CHECKPOINT_TAGS, DEFAULT_CHECKPOINT } from '../contract/checkpoint';
 import { z } from 'zod';
 import { ApiError, type JobInfo, type RunRecord } from '../contract/api';
 import type {
@@ -171,7 +172,7 @@ export const studyFeature: Feature = (ctx) => {
         .object({
           runId,
           n: z.number().int().min(1).max(400).optional(),
-          checkpoint: z.enum(['best', 'last']).optional(),
+          checkpoint: z.enum(CHECKPOINT_TAGS).optional(),
           testLimit: z.number().int().min(0).max(10_000_000).optional(),
         })
         .strict() as unknown as z.ZodType<MisclassifiedRequest>,
@@ -183,7 +184,7 @@ export const studyFeature: Feature = (ctx) => {
         const payload: MisclassifiedJobPayload = {
           runId: run.id,
           n: req.n ?? MISCLASSIFIED_DEFAULT_N,
-          checkpoint: req.checkpoint ?? 'last',
+          checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
           testLimit: req.testLimit ?? run.settings.testLimit,
         };
         return (await ctx.runJob('misclassified', payload, { title: `Misclassified ${run.name || run.id}`, runId: run.id })) as MisclassifiedResult;
@@ -192,11 +193,11 @@ export const studyFeature: Feature = (ctx) => {
 
     'analysis.weights': {
       schema: z
-        .object({ runIds: z.array(runId).min(1).max(32), checkpoint: z.enum(['best', 'last']).optional() })
+        .object({ runIds: z.array(runId).min(1).max(32), checkpoint: z.enum(CHECKPOINT_TAGS).optional() })
         .strict() as unknown as z.ZodType<WeightsRequest>,
       handler: async (req: WeightsRequest): Promise<WeightsResult> => {
         readRuns(req.runIds, 'weights analysis'); // not-found and damage before queueing
-        const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? 'last' };
+        const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT };
         return (await ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` })) as WeightsResult;
       },
     } satisfies MethodDef<'analysis.weights'>,

@@ -9,7 +9,7 @@ import { PRESET_IDS, listPresets } from '../../analysis/presets';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
 import type { Services } from '../../services';
-import { parse, UsageError } from '../args';
+import { parse, UsageError, checkpointFlag } from '../args';
 import { bar as barText, formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
@@ -312,16 +312,15 @@ export const compare: Command = {
 export const misclassified: Command = {
   name: 'misclassified',
   summary: 'first N misclassified test images of a run (actual/predicted names, confidence); --out FILE.png for a gallery',
-  usage: 'normlab misclassified RUN [--n 25] [--checkpoint last|best] [--out FILE.png] [--workspace DIR] [--json]',
+  usage: 'normlab misclassified RUN [--n 25] [--checkpoint best|last|recalibrated] [--out FILE.png] [--workspace DIR] [--json]',
   async run(argv) {
     const { values, positionals } = parse(argv, { ...globalOptions, n: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('give exactly one run id');
     const file = typeof values.out === 'string' && values.out ? resolve(values.out) : undefined;
     const n = num('n', values.n, true) ?? 25;
-    const checkpoint = values.checkpoint ?? 'last';
-    if (checkpoint !== 'last' && checkpoint !== 'best') throw new UsageError(`--checkpoint must be last or best, got "${checkpoint}"`);
+    const checkpoint = checkpointFlag(values.checkpoint);
     return withServices(workspaceDir(values.workspace), async (s) => {
-      const r = (await s.handle('analysis.misclassified', { runId: positionals[0], n, checkpoint })) as MisclassifiedResult;
+      const r = (await s.handle('analysis.misclassified', { runId: positionals[0], n, ...(checkpoint ? { checkpoint } : {}) })) as MisclassifiedResult;
       if (file) {
         mkdirSync(dirname(file), { recursive: true });
         writeFileSync(file, svgToPng(gallerySvg(r, galleryTitle(r))));

@@ -7,11 +7,16 @@ import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
 import { loadRunDataset } from '../../data/dataset';
 import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
-import { countParams, s5Spec } from '../../engine/spec';
+import { countParams, specForSettings } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { currentOwner } from '../../store/owner';
 import { engineVersions } from '../versions';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ModelGraph } from '../../contract/model-graph';
+import { isPreset } from '../../model';
+import { loadModelWeights } from '../../store/model-weights';
 import type { JobContext } from '../protocol';
 
 export interface TrainJobPayload {
@@ -45,7 +50,8 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     if (payload.resume) ws.cutForResume(id, resume?.epoch ?? 0);
     // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
-    const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    // A resumed run keeps the graph it started with (its model file may have changed since).
+    const spec = (payload.resume && run.model) || specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
     const slurm = slurmTaskFromEnv();
     update({
       status: 'running',
@@ -57,9 +63,14 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
       dataset: data.info,
       splits: plannedSplitSizes(data.train, data.test.count, { ...settings, valSplit: settings.valSplit ?? 0 }),
       params: countParams(spec),
+      model: spec,
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
     });
+    // A model file that names weights (an import that kept them): a new run starts from them.
+    const modelFile = !payload.resume && settings.model && !isPreset(settings.model) ? resolve(settings.model) : null;
+    const modelJson = modelFile ? (JSON.parse(readFileSync(modelFile, 'utf8')) as ModelGraph) : null;
+    const initialWeights = modelFile && modelJson ? (loadModelWeights(modelFile, modelJson) ?? undefined) : undefined;
     const result = await trainRun(
       settings,
       data,
@@ -99,9 +110,11 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
         onBnRecord: (r) => ws.appendBnRecord(id, r),
         onEngine: (e) => update({ backend: e.engine === 'onnxruntime' ? `onnxruntime (${e.threads} thread${e.threads === 1 ? '' : 's'})` : backendInfo()?.backend ?? 'unknown' }),
         isCancelled: () => ctx.cancelled(),
+        onStartWeights: (s) => update({ startWeights: { file: resolve(dirname(modelFile!), modelJson!.weights!), ...s } }),
       },
       resume ?? undefined,
       point?.bestWeights,
+      { spec, ...(initialWeights ? { initialWeights } : {}) },
     );
     result.model.dispose();
     // Stopped by a signal (SIGTERM: scancel, a time limit, preemption) rather than by the user:
