@@ -52,15 +52,20 @@ function firstLine(s: string): string {
   return s.trim().split('\n')[0] ?? '';
 }
 
+/** The last line of a client's complaint: Slurm prints the retries first and the fatal reason last. */
+function lastLine(s: string): string {
+  return s.trim().split('\n').at(-1) ?? '';
+}
+
 /** Whether sbatch is here and the controller answers; the reason is a line a person can act on. */
 export async function slurmInfo(client: SlurmClient = systemSlurm): Promise<SlurmInfo> {
   const v = await client.run('sbatch', ['--version']);
   if (v.code === -1) return { available: false, reason: 'sbatch was not found on PATH: install the Slurm client (slurm-client) on this machine, or run NormLab on the cluster\'s login node' };
-  if (v.code !== 0) return { available: false, reason: `sbatch --version failed: ${firstLine(v.stderr) || `exit ${v.code}`}` };
+  if (v.code !== 0) return { available: false, reason: `sbatch --version failed: ${lastLine(v.stderr) || `exit ${v.code}`}` };
   const version = /\d+\.\d+(\.\d+)?/.exec(v.stdout)?.[0] ?? firstLine(v.stdout);
   const p = await client.run('sinfo', ['-h', '-o', '%P']);
   if (p.code !== 0) {
-    return { available: false, version, reason: `sbatch ${version} is here but the Slurm controller does not answer (sinfo: ${firstLine(p.stderr) || `exit ${p.code}`}); check SLURM_CONF and that slurmctld runs` };
+    return { available: false, version, reason: `sbatch ${version} is here but the Slurm controller does not answer (sinfo: ${lastLine(p.stderr) || `exit ${p.code}`}); check SLURM_CONF and that slurmctld runs` };
   }
   const partitions = p.stdout.split('\n').map((x) => x.trim()).filter(Boolean);
   if (!partitions.length) return { available: false, version, partitions, reason: `sbatch ${version} is here but Slurm has no partition` };
