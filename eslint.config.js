@@ -119,6 +119,25 @@ export default tseslint.config(
     },
   },
   {
+    // onnx/ (exporter, importer, training-step graph, sessions) lowers from model/; it never
+    // imports engine/ (host/ composes the two).
+    files: ['src-main/onnx/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'electron', message: 'onnx/ runs in the worker and the CLI: no Electron.' }],
+          patterns: [
+            { regex: '^electron/', message: 'onnx/ runs in the worker and the CLI: no Electron.' },
+            { regex: '(^|/)(electron|server|cli|host|services)(/|$)', message: 'onnx/ must not import the doors, host/ or services/.' },
+            { regex: '(^|/)engine(/|$)', message: 'onnx/ never imports engine/: both lower from model/, host/ composes them.' },
+            { regex: 'src-renderer', message: 'onnx/ must not import the renderer.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
   },

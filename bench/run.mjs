@@ -2,7 +2,7 @@
 /**
  * NormLab training/inference benchmark: the S5 net at batch 128 on real MNIST digits.
  *
- *   npm run bench [-- --json] [-- --quick] [-- --only train|trainer|onnx|landscape|study]
+ *   npm run bench [-- --json] [-- --quick] [-- --only train|trainer|onnx|landscape|data|study]
  *
  * Sections (all but study by default; --only picks one, and may be repeated or comma-separated):
  * - train: kernels/s5-reference.ts steps on wasm (threads 1 and 2 requested) and cpu, and PyTorch.
@@ -10,6 +10,8 @@
  * - onnx: `node bench/onnx-bench.mjs` (ONNX Runtime inference), merged under "onnx".
  * - landscape: `node bench/landscape-bench.mjs` (loss-landscape grid points/s), under "landscape";
  *   shortened (--rows 1 --batches 250) unless it runs alone.
+ * - data: `node bench/data-bench.mjs` (full MNIST first/second load; a 10,000-PNG image folder
+ *   first and cached; torchvision ImageFolder + DataLoader one epoch on the same folder), under "data".
  * - study: `node bench/study-bench.mjs` (the S6 study on full MNIST, 2 epochs: NormLab's parallel
  *   queue against PyTorch one run after another and as 4 one-thread processes), under "study".
  *   Minutes long, so only with --only study.
@@ -31,7 +33,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'node_modules', '.cache', 'normlab-bench');
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
-const SECTIONS = ['train', 'trainer', 'onnx', 'landscape', 'study'];
+const SECTIONS = ['train', 'trainer', 'onnx', 'landscape', 'data', 'study'];
 const only = process.argv.flatMap((a, i, all) => (all[i - 1] === '--only' ? a.split(',') : a.startsWith('--only=') ? a.slice(7).split(',') : []));
 for (const o of only) {
   if (!SECTIONS.includes(o)) {
@@ -137,6 +139,9 @@ if (want('landscape')) {
   const short = only.length !== 1 || quick;
   result.landscape = runJsonScript('loss landscape (landscape-bench)', 'landscape-bench.mjs', short ? ['--rows', '1', '--batches', '250'] : [], 300_000);
 }
+if (want('data')) {
+  result.data = runJsonScript('data loading (data-bench)', 'data-bench.mjs', quick ? ['--repeats', '1'] : [], 900_000);
+}
 if (want('study')) {
   if (json) result.study = runJsonScript('S6 study on full MNIST (study-bench)', 'study-bench.mjs', quick ? ['--epochs', '1', '--train-limit', '6000'] : [], 3_600_000);
   else {
@@ -205,6 +210,10 @@ if (json) {
     console.log(`  ${k.replace('_', ' ')}: ours/torch.onnx ${r.ours_vs_torch_onnx}, ours/PyTorch eval ${r.ours_vs_pytorch_eval} at batch 128, ` +
       `${r.ours_vs_reference_script_eval_batch_2048 ?? 'n/a'} at batch 2048 against torch_reference.py bench's own eval figure (target 8); ` +
       `MLAS MatMul 1024³ best ${c.matmul_1024_best_gflops} GFLOP/s → ${c.img_per_s_at_matmul_speed} img/s if every layer ran that fast, ours ${c.ours_gflops} GFLOP/s; 8× PyTorch needs ${c.img_per_s_needed_for_8x_pytorch} img/s`);
+  }
+  if (result.data) {
+    const d = result.data;
+    console.log(d.error ? `\ndata: ${d.error}` : `\ndata: full MNIST first ${d.mnist?.first_ms} ms, second ${d.mnist?.second_ms} ms; ${d.images} PNGs first ${d.folder?.first_ms} ms, cached ${d.folder?.cached_ms} ms; torchvision ImageFolder + DataLoader one epoch ${d.torchvision?.total_ms ?? d.torchvision?.error} ms`);
   }
   if (result.landscape) console.log(`\nlandscape: ${result.landscape.error ?? (result.landscape.cases ?? []).map((c) => `batch ${c.batch}${c.recomputeBn ? ' recompute BN' : ''}: ${c.pointsPerSecond} points/s`).join('; ')}`);
   console.log(`\n${result.seconds} s in all`);

@@ -10,7 +10,7 @@ import type { TrainSettings } from '../contract/settings';
 import { loadRunDataset, type Dataset } from '../data/dataset';
 import { buildModel, type Model } from '../engine/model';
 import type { BnRecord, TrainState } from '../engine/model-types';
-import { s5Spec } from '../engine/spec';
+import { specForSettings, type ModelSpec } from '../engine/spec';
 import { limitSplit } from '../engine/train';
 import type { Workspace } from '../store/workspace';
 import { bnLayerInfos, evaluateWith, inputMoments, recalibrate, runningStats, setRunningStats, type PassControl } from './bn';
@@ -20,9 +20,9 @@ import { noBnMessage } from './bn-timeline';
 export const DEFAULT_BATCH_SIZES = [1, 8, 32, 128, 512];
 export const RECALIBRATED_TAG = 'recalibrated';
 
-/** Builds the run's model (S5 net from its settings) with the checkpoint's weights. */
-export function modelForRun(settings: TrainSettings, data: Dataset, state: TrainState): Model {
-  const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+/** Builds the run's model (the graph it recorded, else the one its settings name) with the checkpoint's weights. */
+export function modelForRun(settings: TrainSettings, data: Dataset, state: TrainState, graph?: ModelSpec): Model {
+  const spec = graph ?? specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
   const model = buildModel(spec, settings.seed);
   try {
     model.setWeights(state.weights);
@@ -35,14 +35,15 @@ export function modelForRun(settings: TrainSettings, data: Dataset, state: Train
 
 /**
  * Everything the BN view and `normlab bn` show for one run. Reads checkpoint `req.checkpoint`
- * (default 'last'); with `recalibrate`, writes checkpoint 'recalibrated' (the same state with
+ * (default by the one rule: best, else last); with `recalibrate`, writes checkpoint 'recalibrated' (the same state with
  * population running statistics) and reports the test accuracy before and after.
  */
 export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: PassControl = {}): Promise<BnReport> {
   const started = performance.now();
   const run = ws.getRun(req.id);
   const s = run.settings;
-  const tag = req.checkpoint ?? 'last';
+  // The one checkpoint rule: best (lowest validation loss), else last; any other tag as asked.
+  const tag = req.checkpoint ?? (ws.readCheckpoint(run.id, 'best') ? 'best' : 'last');
   const momentum = translateMomentum(s.bnConvention, s.bnMomentum);
   const empty = (message: string, epoch = 0): BnReport => ({
     runId: run.id, hasBn: false, message, checkpoint: tag, epoch, layers: [], populationImages: 0, testImages: 0,
@@ -74,7 +75,7 @@ export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: 
     return { ...control, onProgress: (f: number, m: string) => control.onProgress?.(b + span * Math.min(1, f), m) };
   };
 
-  const model = modelForRun(s, data, state);
+  const model = modelForRun(s, data, state, run.model);
   try {
     const layers = bnLayerInfos(model);
     const names = layers.map((l) => l.name);

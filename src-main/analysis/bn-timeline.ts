@@ -3,7 +3,7 @@
  * services process, not the engine worker).
  */
 import type { BnLayerInfo, BnTimeline } from '../contract/bn';
-import { layerShapes, s5Spec, type ModelSpec } from '../engine/spec';
+import { layerShapes, specForSettings, type ModelSpec } from '../engine/spec';
 import type { Workspace } from '../store/workspace';
 
 /** Why a run without batch/ghost norm has nothing to inspect. */
@@ -31,7 +31,7 @@ export function bnTimeline(ws: Workspace, runId: string, maxRecords = 400): BnTi
   const w = run.dataset?.width ?? 28;
   const c = run.dataset?.channels ?? 1;
   const classes = run.dataset?.classNames.length ?? 10;
-  const layers = hasBn ? bnLayerInfosFromSpec(s5Spec(s, [h, w, c], classes)) : [];
+  const layers = hasBn ? bnLayerInfosFromSpec(run.model ?? specForSettings(s, [h, w, c], classes)) : [];
   const idx = thin(records.length, Math.max(2, maxRecords));
   const series: BnTimeline['series'] = {};
   for (const l of layers) {
@@ -67,10 +67,11 @@ export function bnLayerInfosFromSpec(spec: ModelSpec): BnLayerInfo[] {
   // Mirrors bnLayerInfos without building a model (no tensors in the main process).
   const shapes = layerShapes(spec);
   const out: BnLayerInfo[] = [];
-  spec.layers.forEach((l, i) => {
-    if (l.type !== 'norm' || (l.norm.kind !== 'batch' && l.norm.kind !== 'ghost')) return;
+  spec.nodes.forEach((l, i) => {
+    if (l.op !== 'norm' || (l.norm.kind !== 'batch' && l.norm.kind !== 'ghost')) return;
+    const s = shapes[i];
     out.push({
-      name: l.name, kind: l.norm.kind, channels: l.channels, spatial: [shapes[i][0], shapes[i][1]],
+      name: l.name, kind: l.norm.kind, channels: s[s.length - 1], spatial: s.length === 3 ? [s[0], s[1]] : [1, 1],
       convention: l.norm.convention, momentum: l.norm.momentum,
       ...(l.norm.kind === 'ghost' ? { virtualBatch: l.norm.virtualBatch } : {}), eps: l.norm.eps,
     });

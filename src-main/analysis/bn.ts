@@ -250,9 +250,8 @@ export async function evaluateWith(model: Model, split: Split, norm: Normalizati
  * statistics — used to show that a constant image at batch size 1 comes out as β.
  */
 export function bnOutputWithBatchStats(model: Model, x: tf.Tensor4D, normName: string): Float32Array {
-  const idx = model.spec.layers.findIndex((l) => l.name === normName);
-  const next = model.spec.layers[idx + 1];
-  if (idx < 0 || !next) throw new Error(`no layer after "${normName}" to tap`);
+  const next = model.spec.nodes.find((l) => l.inputs.includes(normName));
+  if (!next) throw new Error(`no layer after "${normName}" to tap`);
   const { logits, inputs } = model.forwardWithTaps(x, [next.name], { training: false, batchStats: true, updateStats: false, dropout: false });
   logits.dispose();
   const out = inputs[next.name].dataSync() as Float32Array;

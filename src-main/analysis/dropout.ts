@@ -23,7 +23,7 @@ const P_FLOOR = 1e-7;
 
 /** The dropout layers of a spec with their rates (rate 0 layers included). */
 export function dropoutLayers(spec: ModelSpec): { name: string; rate: number }[] {
-  return spec.layers.flatMap((l) => (l.type === 'dropout' ? [{ name: l.name, rate: l.rate }] : []));
+  return spec.nodes.flatMap((l) => (l.op === 'dropout' || l.op === 'dropout2d' ? [{ name: l.name, rate: l.rate }] : []));
 }
 
 /** True when at least one dropout layer has a non-zero rate (otherwise every mask is the identity). */

@@ -2,6 +2,7 @@
  * CLI flags generated from the one settings table, plus the few composite flags the issue
  * specifies (--norm ghost:N, --augment rotate:DEG,shift:PX,erase:P, --bn-momentum null).
  */
+import { parseCheckpointTag, type CheckpointTag } from '../contract/checkpoint';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SETTINGS, type SettingField } from '../contract/settings';
 
@@ -108,4 +109,13 @@ export function numFlag(name: string, raw: unknown, min: number, max: number): n
     throw new UsageError(`--${name} expects a number in (${min}, ${max}], got "${String(raw)}"`);
   }
   return v;
+}
+
+/** A --checkpoint flag by the one rule (best, last, recalibrated); absent = the default rule. */
+export function checkpointFlag(v: unknown): CheckpointTag | undefined {
+  try {
+    return parseCheckpointTag(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -149,20 +149,64 @@ export function followJob(s: Services, match: (job: JobInfo) => boolean, tty: bo
 }
 
 /**
- * Follows a training job to its end: prints each epoch (a JSON line with --json), a progress bar
- * on a TTY, cancels on Ctrl-C, and returns the final run.
+ * SIGTERM and SIGINT as a clean stop of a training command. Installed before the run exists (a
+ * Slurm task can be told to stop while the engine starts); once `attach` names the job, the first
+ * signal stops it after the current step: SIGINT (the user: Ctrl-C, `scancel --signal=INT`) as
+ * cancelled, SIGTERM (scancel, a time limit, preemption) as interrupted. A second signal of the
+ * same kind quits at once.
  */
-export async function followRun(s: Services, run: RunRecord, job: JobInfo, json: boolean): Promise<RunRecord> {
+export class StopSignals {
+  signal: 'SIGINT' | 'SIGTERM' | null = null;
+  private target: (() => void) | null = null;
+  private count = { SIGINT: 0, SIGTERM: 0 };
+  private readonly handlers = {
+    SIGINT: () => this.on('SIGINT'),
+    SIGTERM: () => this.on('SIGTERM'),
+  };
+
+  constructor() {
+    process.on('SIGINT', this.handlers.SIGINT);
+    process.on('SIGTERM', this.handlers.SIGTERM);
+  }
+
+  private on(sig: 'SIGINT' | 'SIGTERM'): void {
+    this.count[sig] += 1;
+    if (this.count[sig] > 1) process.exit(sig === 'SIGINT' ? 130 : 143);
+    this.signal ??= sig;
+    process.stderr.write(`\n${sig === 'SIGINT' ? 'cancelling' : `${sig}: stopping`} after the current step (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit at once)…\n`);
+    this.target?.();
+  }
+
+  /** Stops `job` of `s` on a signal (at once when one came before). */
+  attach(s: Services, job: JobInfo): void {
+    this.target = () => {
+      s.host.cancel(job.id, this.signal === 'SIGTERM' ? 'interrupted' : 'cancelled');
+    };
+    if (this.signal) this.target();
+  }
+
+  /** Exit status after the run ended: 143 after SIGTERM, 130 after SIGINT, else from the run. */
+  exitCode(run: RunRecord): number {
+    if (this.signal === 'SIGTERM' && run.status === 'interrupted') return 143;
+    if (this.signal === 'SIGINT' && run.status === 'cancelled') return 130;
+    return exitCodeFor(run);
+  }
+
+  release(): void {
+    process.off('SIGINT', this.handlers.SIGINT);
+    process.off('SIGTERM', this.handlers.SIGTERM);
+  }
+}
+
+/**
+ * Follows a training job to its end: prints each epoch (a JSON line with --json), a progress bar
+ * on a TTY, stops cleanly on SIGINT/SIGTERM (see StopSignals), and returns the final run.
+ */
+export async function followRun(s: Services, run: RunRecord, job: JobInfo, json: boolean, stop?: StopSignals): Promise<RunRecord> {
   const tty = process.stderr.isTTY && !json;
   const epochs = run.settings.epochs;
-  let interrupted = 0;
-  const onSigint = () => {
-    interrupted += 1;
-    if (interrupted > 1) process.exit(130);
-    process.stderr.write('\ncancelling after the current step (Ctrl-C again to quit at once)…\n');
-    void s.handle('runs.cancel', { id: run.id });
-  };
-  process.on('SIGINT', onSigint);
+  const signals = stop ?? new StopSignals();
+  signals.attach(s, job);
   try {
     await new Promise<void>((resolveDone) => {
       const unsubscribe = s.subscribe((event, payload) => {
@@ -184,9 +228,17 @@ export async function followRun(s: Services, run: RunRecord, job: JobInfo, json:
       });
     });
   } finally {
-    process.off('SIGINT', onSigint);
+    if (!stop) signals.release();
   }
-  return ((await s.handle('runs.get', { id: run.id })) as RunDetail).run;
+  const final = ((await s.handle('runs.get', { id: run.id })) as RunDetail).run;
+  // A job stopped before it trained (still queued when the signal came) never wrote its record.
+  // Judged on the record itself: the merged view shows a run whose Slurm task is being requeued as queued.
+  const raw = s.workspace.getRun(run.id);
+  if (signals.signal && (raw.status === 'queued' || raw.status === 'running' || (signals.signal === 'SIGTERM' && raw.status === 'cancelled'))) {
+    const status = signals.signal === 'SIGTERM' ? 'interrupted' : 'cancelled';
+    return s.workspace.updateRun(run.id, { status, owner: undefined, ...(status === 'interrupted' ? { error: 'interrupted by SIGTERM before training started' } : {}) });
+  }
+  return signals.signal ? raw : final;
 }
 
 /** The summary line of a finished run (issue 3's fields plus status and best epoch). */

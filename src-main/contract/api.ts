@@ -3,12 +3,14 @@
  * Types only, plus the list of method and event names the transports check against.
  */
 import type { TrainSettings, SettingIssue } from './settings';
+import type { ResolvedGraph } from './model-graph';
 import type { OnnxApi } from './onnx';
 import type { ModelApi } from './model-api';
 import type { DropoutApi } from './dropout';
 import type { StudyApi } from './study';
 import type { BnApi } from './bn';
 import type { LandscapeApi } from './landscape';
+import type { RunSlurm, SlurmInfo } from './slurm';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted' | 'stopped-early';
 
@@ -76,6 +78,13 @@ export interface RunRecord {
   versions: Record<string, string>;
   dataset?: DatasetInfo;
   params?: number;
+  /** The graph the run trains (its settings' model, placeholders resolved), written when it starts. */
+  model?: ResolvedGraph;
+  /**
+   * When the run started from the weights its model file names (`import-model --weights keep`):
+   * that file, how many tensors came from it, and those seeded instead (with why) or not used.
+   */
+  startWeights?: { file: string; taken: number; seeded: { name: string; why: string }[]; unused: string[] };
   created: string;
   updated: string;
   started?: string;
@@ -99,6 +108,12 @@ export interface RunRecord {
    * run is listed, but analyses, exports and resume refuse it instead of guessing.
    */
   damaged?: string;
+  /**
+   * The Slurm array task a study submitted this run to (`--executor slurm`). Kept after the run
+   * ends (unlike `owner`), so the record always names its job and task; the scheduler's state is
+   * merged in when the run is read (state, note), never trusted from disk.
+   */
+  slurm?: RunSlurm;
 }
 
 /** What a resume kept and dropped when it cut the run's append-only records back to its checkpoint. */
@@ -205,6 +220,8 @@ export interface CoreApi {
   'queue.get': { req: Record<string, never>; res: QueueSettings };
   /** Sets how many runs train at once; running runs go on, queued ones start as workers free up. */
   'queue.set': { req: { parallel: number }; res: QueueSettings };
+  /** Whether studies can go to Slurm here (sbatch found and answering), and why not. */
+  'slurm.info': { req: Record<string, never>; res: SlurmInfo };
 }
 
 export type Api = CoreApi & BnApi & DropoutApi & OnnxApi & StudyApi & LandscapeApi & ModelApi;
@@ -226,7 +243,7 @@ export type EventName = keyof Events;
 /** Runtime lists the transports check names against (kept in sync by the type below). */
 export const METHODS = [
   'engine.info', 'runs.list', 'runs.get', 'runs.start', 'runs.resume', 'runs.cancel', 'runs.delete',
-  'jobs.list', 'jobs.cancel', 'queue.get', 'queue.set',
+  'jobs.list', 'jobs.cancel', 'queue.get', 'queue.set', 'slurm.info',
   'bn.timeline', 'bn.inspect',
   'dropout.analyze',
   'study.presets', 'study.start', 'study.list', 'study.get', 'runs.compare', 'analysis.misclassified', 'analysis.weights',

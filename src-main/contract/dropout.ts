@@ -4,7 +4,10 @@
  * shared by the service (which answers before queuing a job) and the worker.
  */
 
-export type DropoutCheckpoint = 'best' | 'last';
+import type { CheckpointTag } from './checkpoint';
+
+/** Any checkpoint of the one rule (contract/checkpoint.ts). */
+export type DropoutCheckpoint = CheckpointTag;
 
 export interface DropoutRequest {
   runId: string;

@@ -4,7 +4,10 @@
  * column i = coordinate xs[i] along direction 1 and row j = ys[j] along direction 2.
  */
 
-export type LandscapeCheckpoint = 'last' | 'best';
+import type { CheckpointTag } from './checkpoint';
+
+/** Any checkpoint of the one rule (contract/checkpoint.ts). */
+export type LandscapeCheckpoint = CheckpointTag;
 
 /**
  * 'random': two filter-normalized random directions around the trained weights (Li et al.);

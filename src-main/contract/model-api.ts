@@ -54,7 +54,7 @@ export interface ModelEntry {
 export interface ModelApi {
   /** Imports an .onnx (a path, or base64 bytes from the renderer). `out` defaults to the workspace's models/ folder. */
   'model.import': {
-    req: { file?: string; base64?: string; name?: string; weights?: 'keep' | 'reinit'; out?: string };
+    req: { file?: string; base64?: string; name?: string; weights?: 'keep' | 'reinit'; norm?: 'auto' | 'keep'; out?: string };
     res: ModelImportResult;
   };
   /** A preset name or JSON path (`model`), or a graph being edited (`graph`, untrusted JSON). */

@@ -2,6 +2,7 @@
  * ONNX export, inference through onnxruntime-node, and the inference benchmark: request/response
  * types only (no runtime imports).
  */
+import type { CheckpointTag } from './checkpoint';
 
 /** One node of the exported graph, as the Export view's audit table shows it. */
 export interface ExportAuditNode {
@@ -68,7 +69,7 @@ export interface ExportOptionsReq {
   opset?: number;
   bakeNormalization?: boolean;
   /** Checkpoint to export: 'best' (default when the run has one) or 'last'. */
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
 }
 
 export interface ExportResult {
@@ -76,7 +77,7 @@ export interface ExportResult {
   /** Absolute path of the .onnx file (in the run's exports/ folder unless --out named another). */
   file: string;
   name: string;
-  checkpoint: 'best' | 'last';
+  checkpoint: CheckpointTag;
   epoch: number;
   options: { foldBn: boolean; opset: number; bakeNormalization: boolean };
   audit: ExportAudit;

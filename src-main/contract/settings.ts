@@ -14,6 +14,8 @@ export type TrainEngine = 'auto' | 'onnxruntime' | 'tfjs';
 
 export interface TrainSettings {
   data: string;
+  /** A preset (s5, resnet-tiny, separable, mlp) or the path of a model JSON file (contract/model-graph.ts). */
+  model: string;
   epochs: number;
   trainLimit: number;
   testLimit: number;
@@ -104,6 +106,8 @@ export type SettingField = NumberField | BoolField | ChoiceField | TextField;
 export const SETTINGS: readonly SettingField[] = [
   { key: 'data', flag: 'data', label: 'Dataset', type: 'text', default: 'mnist', maxLength: 4096, group: 'data', key_setting: true,
     help: 'mnist (full MNIST, 60,000 train / 10,000 test, the default), mnist-sample (embedded, 10,000 real MNIST digits, for quick tries), fashion-mnist (Debian dataset-fashion-mnist), a folder of IDX files, or an image folder (train/<class>/*.png|jpg and test/<class>/…, or <class>/… split by --test-split).' },
+  { key: 'model', flag: 'model', label: 'Model', type: 'text', default: 's5', maxLength: 4096, group: 'run', key_setting: true,
+    help: 'A preset (s5 = the S5 net, resnet-tiny, separable, mlp) or the path of a model JSON file (format normlab-model/1). Norm nodes with norm "auto" and dropouts with rate "auto" follow the settings below.' },
   { key: 'epochs', flag: 'epochs', label: 'Epochs', type: 'number', integer: true, min: 1, max: 1000, default: 10, group: 'run', key_setting: true,
     help: 'Passes over the training split.' },
   { key: 'trainLimit', flag: 'train-limit', label: 'Train images', type: 'number', integer: true, min: 0, max: 10_000_000, default: 0, group: 'data',
@@ -139,7 +143,7 @@ export const SETTINGS: readonly SettingField[] = [
   { key: 'ghostBatch', flag: 'ghost-batch', label: 'Ghost batch size', type: 'number', integer: true, min: 1, max: 8192, default: 32, group: 'normalization',
     help: 'Ghost BN: images per virtual batch (each normalized with its own statistics).' },
   { key: 'groups', flag: 'groups', label: 'Groups', type: 'number', integer: true, min: 1, max: 16, default: 4, group: 'normalization',
-    help: 'Group norm: number of channel groups (must divide every channel count: 8, 12, 16 → use 1, 2 or 4).' },
+    help: 'Group norm: number of channel groups (must divide the channels of every norm node; the S5 net has 8, 12 and 16 → use 1, 2 or 4).' },
   { key: 'bnPosition', flag: 'bn-position', label: 'Norm position', type: 'choice', choices: ['before', 'after'], default: 'before', group: 'normalization',
     help: 'Normalize before the ReLU (Ioffe & Szegedy) or after it.' },
   { key: 'bnConvention', flag: 'bn-convention', label: 'Momentum convention', type: 'choice', choices: ['pytorch', 'keras'], default: 'pytorch', group: 'normalization',
@@ -247,7 +251,9 @@ export function resolveSettings(input: Record<string, unknown>): { ok: true; val
   }
   const s = out as unknown as TrainSettings;
   if (issues.length === 0) {
-    if (s.norm === 'group') {
+    // The S5 net's channel counts, checked here so the run form answers at once; any other model
+    // is checked on its graph when the run starts (model/ validateGraph on the resolved graph).
+    if (s.norm === 'group' && (s.model === 's5' || !s.model)) {
       for (const c of [8, 16, 12]) {
         if (c % s.groups !== 0) { issues.push({ key: 'groups', message: `Groups (groups): ${s.groups} does not divide ${c} channels; use 1, 2 or 4` }); break; }
       }

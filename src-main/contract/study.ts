@@ -2,9 +2,11 @@
  * Studies (groups of runs started together from a preset), run comparison, misclassified images
  * and weight analysis. Types only: shared by services, CLI and renderer.
  */
+import type { CheckpointTag } from './checkpoint';
 import type { ValidationSource } from './validation';
 import type { EpochMetrics, JobInfo, RunRecord } from './api';
 import type { TrainSettings } from './settings';
+import type { ExecutorKind, SlurmOptions, SlurmSubmission } from './slurm';
 
 /** A knob of a preset that feeds several variants (e.g. the s6 preset's L1 λ). */
 export interface PresetParam {
@@ -50,6 +52,12 @@ export interface StudyStartRequest {
   studyId?: string;
   /** Only these variant keys (default all). */
   variants?: string[];
+  /** Where the runs train: 'local' (default, this machine's queue) or 'slurm' (one array job). */
+  executor?: ExecutorKind;
+  /** sbatch options when executor is 'slurm'. */
+  slurm?: SlurmOptions;
+  /** Report folder the Slurm report job writes (default: <workspace>/slurm/<study id>/report). */
+  reportDir?: string;
 }
 
 /** A group of runs started together (e.g. the S6 preset: none, L1, L2, L1+L2), as the store keeps it. */
@@ -68,7 +76,10 @@ export interface StudySummary {
 export interface StudyStartResult {
   study: StudySummary;
   runs: RunRecord[];
+  /** Local jobs (empty when the runs went to Slurm). */
   jobs: JobInfo[];
+  /** Set when the runs went to Slurm: the array job, the report job and where their files are. */
+  slurm?: SlurmSubmission;
 }
 
 /** Runs whose settings differ only in seed (and name) form one group: drawn as mean with a band. */
@@ -133,7 +144,7 @@ export interface MisclassifiedRequest {
   runId: string;
   /** How many (default 25). */
   n?: number;
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
   /** Test images searched (default: the run's own test limit, 0 = all). */
   testLimit?: number;
 }
@@ -156,7 +167,7 @@ export interface MisclassifiedItem {
 export interface MisclassifiedResult {
   runId: string;
   runName: string;
-  checkpoint: { tag: 'best' | 'last'; epoch: number };
+  checkpoint: { tag: CheckpointTag; epoch: number };
   dataset: string;
   classNames: string[];
   imageShape: [number, number, number];
@@ -170,7 +181,7 @@ export interface MisclassifiedResult {
 
 export interface WeightsRequest {
   runIds: string[];
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
 }
 
 /** Histogram of log10|w| with a separate count of exact zeros, so L1's spike at zero is never hidden. */
@@ -219,7 +230,7 @@ export interface DecayInfo {
 export interface RunWeights {
   runId: string;
   runName: string;
-  checkpoint: { tag: 'best' | 'last'; epoch: number } | null;
+  checkpoint: { tag: CheckpointTag; epoch: number } | null;
   layers: LayerWeights[];
   /** Over all conv/dense kernels. */
   overall: { count: number; norm: number; sparsity: Record<string, number>; hist: LogAbsHistogram };

@@ -158,7 +158,6 @@ export function mnistDir(): string {
 const cache = new Map<string, Promise<Dataset>>();
 
 /**
-/**
  * Where datasets not yet cached come from. Unset (the host, the CLI, tests): read from disk and
  * moved into shared memory once. In an engine worker: asked of the host, which posts its one
  * shared copy, so every worker trains on the same memory.

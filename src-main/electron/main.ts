@@ -11,6 +11,7 @@ import { createServices } from '../services';
 import { setRevealHandler } from '../services/onnx';
 import { CALL_CHANNEL, EVENT_CHANNEL } from './channels';
 import { ELECTRON_CSP } from './security';
+import { CrashGuard, crashPageUrl } from './crash-guard';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const rendererIndex = join(here, '../renderer/index.html');
@@ -38,7 +39,7 @@ function harden(contents: WebContents): void {
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
 }
 
-function createWindow(): BrowserWindow {
+function createWindow(workspace: string): BrowserWindow {
   const win = new BrowserWindow({
     width: 1280,
     height: 820,
@@ -61,9 +62,16 @@ function createWindow(): BrowserWindow {
     },
   });
   win.once('ready-to-show', () => win.show());
+  const guard = new CrashGuard();
   win.webContents.on('render-process-gone', (_e, details) => {
-    console.error(`NormLab: the window's renderer stopped (${details.reason}); reloading.`);
-    if (!win.isDestroyed()) void win.loadFile(rendererIndex);
+    if (win.isDestroyed()) return;
+    if (guard.onCrash(Date.now()) === 'reload') {
+      console.error(`NormLab: the window's renderer stopped (${details.reason}); reloading (${guard.count}).`);
+      void win.loadFile(rendererIndex);
+    } else {
+      console.error(`NormLab: the window's renderer stopped ${guard.count} times in a row (${details.reason}); showing an error page.`);
+      void win.loadURL(crashPageUrl(`ended with "${details.reason}" (exit code ${details.exitCode})`, guard.count, workspace));
+    }
   });
   void win.loadFile(rendererIndex);
   return win;
@@ -116,9 +124,9 @@ async function main(): Promise<void> {
     }
   });
 
-  createWindow();
+  createWindow(workspace);
   app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+    if (BrowserWindow.getAllWindows().length === 0) createWindow(workspace);
   });
   app.on('window-all-closed', () => app.quit());
 

@@ -1,12 +1,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { ModelSpec } from './spec';
 
-/**
- * Weights by stable name, in tfjs layout: conv kernel [kh, kw, in, out], dense kernel [in, out];
- * names `${layer}/kernel`, `${layer}/bias`, `${norm}/gamma`, `${norm}/beta`,
- * `${norm}/running_mean`, `${norm}/running_var` (+ `${norm}/count` for cumulative BN).
- */
-export type NamedWeights = Record<string, { shape: number[]; data: Float32Array }>;
+import type { NamedWeights } from '../model';
+
+export type { NamedWeights } from '../model';
 
 export interface EngineModel {
   readonly spec: ModelSpec;

@@ -21,6 +21,7 @@ import type { EvalResult } from './model-types';
 import { deriveSeed } from './rng';
 import type { ModelSpec } from './spec';
 import { resolveThreads } from './threads';
+import { hashName } from '../model';
 
 export { resolveThreads };
 
@@ -125,7 +126,7 @@ export class OrtTrainer {
     this.graph.dropouts.forEach((d, i) => {
       const size = n * d.chw[0] * d.chw[1] * d.chw[2];
       if (!bufs[i] || bufs[i].length !== size) bufs[i] = new Float32Array(size);
-      dropoutMaskNchw(bufs[i], n, d.chw, d.rate, deriveSeed(dropoutSeed, d.index));
+      dropoutMaskNchw(bufs[i], n, d.chw, d.rate, deriveSeed(dropoutSeed, hashName(d.name)));
     });
     return bufs;
   }

@@ -1,6 +1,15 @@
 /** CPU threads for the onnxruntime engine (no tfjs import: the services use it too). */
 import { availableParallelism } from 'node:os';
 
+/**
+ * CPUs Slurm gave this task (SLURM_CPUS_PER_TASK, set when the job asked --cpus-per-task), or
+ * null outside Slurm. Inside an allocation, availableParallelism() may see the whole node.
+ */
+export function slurmCpus(env: Record<string, string | undefined> = process.env): number | null {
+  const n = Number(env.SLURM_CPUS_PER_TASK);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
 /** Runs the local queue trains at once by default: one per core. */
 export function defaultParallel(): number {
   return Math.max(1, availableParallelism());
@@ -24,8 +33,9 @@ export function setAutoThreads(n: number | null): void {
 
 /**
  * Threads the onnxruntime engine uses for a `threads` setting: the setting, or for 0 (auto) the
- * share of the cores this worker's queue gives each run (one per core outside a worker).
+ * CPUs Slurm gave the task when set (SLURM_CPUS_PER_TASK wins), else the share of the cores this
+ * worker's queue gives each run (one per core outside a worker).
  */
-export function resolveThreads(setting: number): number {
-  return setting > 0 ? setting : autoThreads ?? Math.max(1, availableParallelism());
+export function resolveThreads(setting: number, env: Record<string, string | undefined> = process.env): number {
+  return setting > 0 ? setting : slurmCpus(env) ?? autoThreads ?? Math.max(1, availableParallelism());
 }

@@ -15,7 +15,8 @@ import { buildModel, type Model, type ParamRef } from './model';
 import { Optimizer, lrAt } from './optim';
 import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
 import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
-import { s5Spec, type ModelSpec } from './spec';
+import { specForSettings, type ModelSpec } from './spec';
+import { splitStart } from '../model/start-weights';
 import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice } from './ort-trainer';
 import { ExportError } from '../onnx/export';
 
@@ -82,6 +83,8 @@ export interface TrainerHooks {
   onEngine?(e: EngineChoice): void;
   /** Polled after every step; true stops the run after the current step. */
   isCancelled?(): boolean;
+  /** Once, before the first step, when the run starts from given weights: how many were taken, which were seeded and why. */
+  onStartWeights?(s: { taken: number; seeded: { name: string; why: string }[]; unused: string[] }): void;
 }
 
 export interface TrainResult {
@@ -107,16 +110,31 @@ export interface TrainResult {
 }
 
 export interface TrainOptions {
-  /** Model to train instead of the S5 net built from the settings. */
+  /** Model to train instead of the one the settings name (`model`, default the S5 net). */
   spec?: ModelSpec;
   /** Minimum milliseconds between onProgress calls (default 200). */
   progressEveryMs?: number;
+  /**
+   * Values to start from instead of the seeded ones (a model file's imported weights); only the
+   * tensors whose name and shape fit the model are used (model/start-weights.ts). Ignored on resume.
+   */
+  initialWeights?: NamedWeights;
 }
 
 /** The first `limit` images of a split (0 = all). */
 export function limitSplit(s: Split, limit: number, pixels: number): Split {
   if (!limit || limit >= s.count) return s;
   return { images: s.images.subarray(0, limit * pixels), labels: s.labels.subarray(0, limit), count: limit };
+}
+
+/**
+ * The order an epoch visits the training images in: a permutation drawn from (seed, epoch) only,
+ * so every variant of a study (dropout, L1/L2, norm, momentum) sees the same batches.
+ */
+export function epochOrder(settings: Pick<TrainSettings, 'seed' | 'shuffle'>, count: number, epoch: number): Uint32Array {
+  return settings.shuffle
+    ? permutation(count, mulberry32(deriveSeed(settings.seed, STREAM.shuffle, epoch)))
+    : Uint32Array.from({ length: count }, (_, i) => i);
 }
 
 /** Steps between BN records: the setting, or about 200 records per run when it is 0. */
@@ -149,7 +167,7 @@ export async function trainRun(
   const { height: h, width: w, channels: c } = data.info;
   const pixels = h * w * c;
   const classes = data.info.classNames.length;
-  const spec = options.spec ?? s5Spec(settings, [h, w, c], classes);
+  const spec = options.spec ?? specForSettings(settings, [h, w, c], classes);
   const limited = limitSplit(data.train, settings.trainLimit, pixels);
   const test = limitSplit(data.test, settings.testLimit, pixels);
   if (limited.count < 1) throw new Error(`dataset ${data.info.name}: the training split is empty`);
@@ -172,6 +190,12 @@ export async function trainRun(
   const fill = normalization.mean.map((m, i) => (0 - m) / (normalization.std[i] > 1e-12 ? normalization.std[i] : 1));
 
   const model = buildModel(spec, settings.seed);
+  if (options.initialWeights && !resume) {
+    const seeded = model.getWeights();
+    const split = splitStart(Object.entries(seeded).map(([name, t]) => ({ name, shape: t.shape })), options.initialWeights);
+    model.setWeights({ ...seeded, ...split.values });
+    hooks.onStartWeights?.({ taken: split.taken.length, seeded: split.seeded, unused: split.unused });
+  }
   const params = model.params();
   const penalized = new Set(params.filter((p) => settings.penalizeAll || p.kind === 'kernel').map((p) => p.name));
   const optimizer = new Optimizer(
@@ -238,11 +262,9 @@ export async function trainRun(
   try {
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const t0 = performance.now();
-      const shuffled = settings.shuffle
-        ? permutation(train.count, mulberry32(deriveSeed(settings.seed, STREAM.shuffle, epoch)))
-        : Uint32Array.from({ length: train.count }, (_, i) => i);
+      const order = epochOrder(settings, train.count, epoch);
       // Positions in the training part → images of the (shared) dataset.
-      const pick = trainIndex ? shuffled.map((i) => trainIndex[i]) : shuffled;
+      const pick = trainIndex ? order.map((i) => trainIndex[i]) : order;
       let lossSum = 0;
       let correctSum = 0;
       let normSum = 0;

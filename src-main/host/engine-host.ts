@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import type { BackendInfo, JobInfo, JobKind, Progress } from '../contract/api';
 import { loadDataset, type Dataset, type LoadOptions } from '../data/dataset';
-import { defaultParallel, threadsPerRun } from '../engine/threads';
-import type { DatasetFailure, FromWorker, ToWorker } from './protocol';
+import { defaultParallel, slurmCpus, threadsPerRun } from '../engine/threads';
+import type { CancelReason, DatasetFailure, FromWorker, ToWorker } from './protocol';
 
 export interface HostEvents {
   'job.updated': JobInfo;
@@ -112,9 +112,12 @@ export class EngineHost {
     return this.width;
   }
 
-  /** Threads each run gets for the `threads` setting 0 at the current width. */
+  /**
+   * Threads each run gets for the `threads` setting 0: the CPUs Slurm gave the task when set
+   * (SLURM_CPUS_PER_TASK wins), else the cores divided by the current width.
+   */
   get autoThreads(): number {
-    return threadsPerRun(this.width);
+    return slurmCpus() ?? threadsPerRun(this.width);
   }
 
   /** Workers started (busy or idle). */
@@ -244,7 +247,7 @@ export class EngineHost {
         if (!job || job.info.id !== m.id) return;
         slot.running = null;
         const value = m.value as { status?: string } | undefined;
-        this.settle(job, value && value.status === 'cancelled' ? 'cancelled' : 'done');
+        this.settle(job, value && (value.status === 'cancelled' || value.status === 'interrupted') ? 'cancelled' : 'done');
         job.resolve(m.value);
         this.trim();
         this.pump();
@@ -397,8 +400,11 @@ export class EngineHost {
     return { info: pending.info, done };
   }
 
-  /** Cancels a queued job at once, or asks the running one to stop after its current step. */
-  cancel(jobId: string): boolean {
+  /**
+   * Cancels a queued job at once, or asks the running one to stop after its current step;
+   * reason 'interrupted' (a SIGTERM) makes a training job record its run as interrupted.
+   */
+  cancel(jobId: string, reason: CancelReason = 'cancelled'): boolean {
     const i = this.queue.findIndex((j) => j.info.id === jobId);
     if (i >= 0) {
       const [job] = this.queue.splice(i, 1);
@@ -408,7 +414,7 @@ export class EngineHost {
     }
     const slot = this.slots.find((s) => s.running?.info.id === jobId);
     if (slot) {
-      slot.worker.postMessage({ type: 'cancel', id: jobId } satisfies ToWorker);
+      slot.worker.postMessage({ type: 'cancel', id: jobId, reason } satisfies ToWorker);
       return true;
     }
     return false;

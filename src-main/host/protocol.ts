@@ -15,7 +15,8 @@ export interface DatasetFailure {
 
 export type ToWorker =
   | { type: 'job'; id: string; kind: string; payload: unknown }
-  | { type: 'cancel'; id: string }
+  /** Stop after the current step; 'interrupted' when a signal (SIGTERM: scancel, time limit) asked, not the user. */
+  | { type: 'cancel'; id: string; reason?: CancelReason }
   | { type: 'info'; id: string }
   /** The answer to a worker's dataset request: the host's one copy, in shared memory. */
   | { type: 'dataset'; id: string; dataset?: Dataset; error?: DatasetFailure }
@@ -34,6 +35,9 @@ export type FromWorker =
   | { type: 'result'; id: string; value: unknown }
   | { type: 'error'; id: string; message: string; code?: string };
 
+/** Why a job was asked to stop: the user cancelled it, or the process was told to end (SIGTERM). */
+export type CancelReason = 'cancelled' | 'interrupted';
+
 /** What a job handler gets from the worker. */
 export interface JobContext {
   readonly jobId: string;
@@ -42,6 +46,8 @@ export interface JobContext {
   /** Forwarded by the host as an app event (e.g. 'run.epoch', 'run.updated'). */
   emit(name: string, payload: unknown): void;
   cancelled(): boolean;
+  /** Why it was cancelled (null while it was not). */
+  cancelReason?(): CancelReason | null;
 }
 
 // Each handler narrows its own payload; the worker only routes by kind.

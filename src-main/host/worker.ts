@@ -12,13 +12,13 @@ import { setAutoThreads } from '../engine/threads';
 import { setDatasetSource, type Dataset } from '../data/dataset';
 import { DatasetError } from '../data/idx';
 import { engineVersions } from './versions';
-import type { DatasetFailure, FromWorker, JobContext, ToWorker } from './protocol';
+import type { CancelReason, DatasetFailure, FromWorker, JobContext, ToWorker } from './protocol';
 import { JOBS } from './jobs';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
 const send = (m: FromWorker) => port.postMessage(m);
-const cancelled = new Set<string>();
+const cancelled = new Map<string, CancelReason>();
 const data = workerData as { workspace: string; autoThreads?: number; sharedData?: boolean };
 const workspace: string = data.workspace;
 if (data.autoThreads) setAutoThreads(data.autoThreads);
@@ -60,6 +60,7 @@ async function runJob(id: string, kind: string, payload: unknown): Promise<void>
     progress: (progress) => send({ type: 'progress', id, progress }),
     emit: (name, p) => send({ type: 'event', id, name, payload: p }),
     cancelled: () => cancelled.has(id),
+    cancelReason: () => cancelled.get(id) ?? null,
   };
   try {
     const value = await handler(payload, ctx);
@@ -77,7 +78,7 @@ port.on('message', (m: ToWorker) => {
       void ready.then(() => runJob(m.id, m.kind, m.payload));
       break;
     case 'cancel':
-      cancelled.add(m.id);
+      cancelled.set(m.id, m.reason ?? 'cancelled');
       break;
     case 'dataset': {
       const w = datasetWaiters.get(m.id);

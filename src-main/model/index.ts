@@ -10,3 +10,4 @@ export { initialValue, initialState, hashName, nameSeed, INIT_STREAM } from './i
 export { convGeometry } from './ops/conv2d';
 export { poolGeometry } from './ops/pool';
 export { hasRunningStats } from './ops/norm';
+export type { NamedWeights } from './weights';

@@ -1,5 +1,5 @@
 /**
- * ONNX exporter: ModelSpec + NamedWeights (tfjs layout, NHWC) → an ONNX ModelProto built with
+ * ONNX exporter: a resolved model graph (a chain, see chain.ts) + NamedWeights (tfjs layout, NHWC) → an ONNX ModelProto built with
  * onnx-proto's protobufjs classes (never hand-written bytes).
  *
  * Graph contract (documented in the audit and the model's doc string):
@@ -10,9 +10,9 @@
  * - output `logits`:        float32 [N, classes].
  */
 import onnxProto from 'onnx-proto';
-import type { LayerSpec, ModelSpec, NormSpec } from '../engine/spec';
-import { countParams } from '../engine/spec';
-import type { NamedWeights } from '../engine/model-types';
+import type { NormChoice as NormSpec, ResolvedGraph as ModelSpec } from '../contract/model-graph';
+import { countParams, type NamedWeights } from '../model';
+import { chainOf, type Chain, type ChainLayer as LayerSpec } from './chain';
 import type { ExportAudit, ExportAuditBn, ExportAuditNode } from '../contract/onnx';
 
 const { onnx } = onnxProto;
@@ -194,7 +194,9 @@ function onnxMomentum(n: Extract<NormSpec, { kind: 'batch' | 'ghost' }>): number
  * Exports a model to ONNX. Throws ExportError naming the layer when the spec cannot be expressed
  * (an unknown layer, a batch norm that cannot be folded, missing or misshapen weights).
  */
-export function exportOnnx(spec: ModelSpec, weights: NamedWeights, opts: ExportOptions): { bytes: Uint8Array; audit: ExportAudit } {
+export function exportOnnx(graph: ModelSpec, weights: NamedWeights, opts: ExportOptions): { bytes: Uint8Array; audit: ExportAudit } {
+  const spec = chainOf(graph);
+  if (typeof spec === 'string') throw new ExportError(`the exporter cannot express ${spec}`);
   const requested = opts.opset !== undefined;
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
@@ -462,7 +464,7 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeights, opts: ExportO
     ],
     nodes: g.audit,
     ops: countOps(g.audit),
-    params: countParams(spec),
+    params: countParams(graph),
     storedValues: g.initializerValues,
     bnFolded: foldBn && foldedBn.size > 0,
     batchNorms: bns,
@@ -473,7 +475,7 @@ export function exportOnnx(spec: ModelSpec, weights: NamedWeights, opts: ExportO
   return { bytes, audit };
 }
 
-function findConvBefore(spec: ModelSpec, i: number): string | undefined {
+function findConvBefore(spec: Chain, i: number): string | undefined {
   for (let j = i - 1; j >= 0; j--) if (spec.layers[j].type === 'conv') return spec.layers[j].name;
   return undefined;
 }

@@ -20,7 +20,8 @@
 import onnxProto from 'onnx-proto';
 import type { GraphNode, ModelGraph, NormChoice, Pads } from '../contract/model-graph';
 import { MODEL_GRAPH_FORMAT } from '../contract/model-graph';
-import { describeIssue, paramSpecs, stateSpecs, validateGraph } from '../model';
+import { describeIssue, paramSpecs, resolveGraph, stateSpecs, validateGraph } from '../model';
+import { DEFAULT_SETTINGS } from '../contract/settings';
 
 const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -35,6 +36,12 @@ export interface ImportOptions {
   name?: string;
   /** Keep the file's weights (default true); false gives the graph alone (fresh initialisation). */
   keepWeights?: boolean;
+  /**
+   * 'auto' (default): every BatchNormalization becomes a `norm: 'auto'` node, so the run's norm
+   * setting (and a norms study) decides its kind; the file's epsilon/momentum are reported when
+   * they differ from the settings' defaults. 'keep': batch norm with the file's epsilon/momentum.
+   */
+  norm?: 'auto' | 'keep';
 }
 
 export interface ImportReport {
@@ -136,6 +143,10 @@ function tensorToConst(t: TensorProto, source: string): ConstVal | OpaqueVal {
   const count = dims.reduce((a, b) => a * b, 1);
   const raw = t.rawData && t.rawData.length ? t.rawData : null;
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
+  const width = { [onnx.TensorProto.DataType.FLOAT]: 4, [onnx.TensorProto.DataType.INT32]: 4, [onnx.TensorProto.DataType.DOUBLE]: 8, [onnx.TensorProto.DataType.INT64]: 8 }[t.dataType ?? 0];
+  if (!dims.every((d) => Number.isInteger(d) && d >= 0) || (raw && width && raw.length !== count * width)) {
+    return { kind: 'opaque', why: `${source} is damaged: shape [${dims.join(', ')}] does not match its ${raw ? raw.length : 0} bytes` };
+  }
   switch (t.dataType) {
     case onnx.TensorProto.DataType.FLOAT: {
       const data = new Float32Array(count);
@@ -237,6 +248,7 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
   if (!g || !g.node?.length) throw new ImportError(file, [], `${file} is not a valid ONNX model: it has no graph nodes`);
   const opset = num((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   const keep = opts.keepWeights !== false;
+  const autoNorm = (opts.norm ?? 'auto') === 'auto';
 
   const vals = new Map<string, Val>();
   for (const t of g.initializer ?? []) vals.set(t.name ?? '', tensorToConst(t, `initializer ${t.name}`));
@@ -253,6 +265,7 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
     );
   }
   const input: [number, number, number] = [inDims[2]!, inDims[3]!, inDims[1]!];
+  const batchDim = inDims[0];
   vals.set(dataInputs[0].name ?? '', { kind: 'data', ref: 'input', rank: 4 });
   const outputs = g.output ?? [];
   if (outputs.length !== 1) throw new ImportError(file, [], `${file}: expected one output (the logits), found ${outputs.length}`);
@@ -354,6 +367,10 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
         problem(`${what} (input ${i + 1}) is missing`, what);
         return null;
       }
+      if (v.kind === 'opaque') {
+        problem(`${what} (input ${i + 1}): ${v.why}`, what);
+        return null;
+      }
       if (v.kind !== 'const') {
         problem(`${what} (input ${i + 1}, "${n.input![i]}") must be a constant (an initializer), not ${v.kind === 'data' ? 'computed from the image' : 'computed'}`, what);
         return null;
@@ -421,7 +438,12 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
         if (a.int('training_mode', 0) === 1) noteOnce('BatchNormalization exported in training mode: the running statistics are taken from the initializers');
         const norm: NormChoice = { kind: 'batch', momentum, eps, convention: 'pytorch' };
         const name = paramName(n.input?.[1], n.name || 'bn');
-        nodes.push({ name, op: 'norm', inputs: [x.ref], norm });
+        if (autoNorm) {
+          nodes.push({ name, op: 'norm', inputs: [x.ref], norm: 'auto' });
+          if (momentum !== DEFAULT_SETTINGS.bnMomentum || eps !== DEFAULT_SETTINGS.bnEps) {
+            noteOnce(`the file's batch norms use momentum ${momentum}, epsilon ${eps}; as 'auto' norm nodes they take the run's settings (default momentum ${DEFAULT_SETTINGS.bnMomentum}, epsilon ${DEFAULT_SETTINGS.bnEps}): set those, or import with norm 'keep'`);
+          }
+        } else nodes.push({ name, op: 'norm', inputs: [x.ref], norm });
         const c = gamma.dims[0] ?? 0;
         putWeight(name, 'gamma', [c], asFloat(gamma).slice());
         putWeight(name, 'beta', [c], asFloat(beta).slice());
@@ -498,6 +520,8 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
         let shape: (number | 'N' | null)[] | null = null;
         if (target?.kind === 'const') shape = target.data as number[];
         else if (target?.kind === 'shape') shape = target.values;
+        // A file exported with a fixed batch size B has the batch constant-folded into the target.
+        if (shape && shape.length === 2 && batchDim !== null && shape[0] === batchDim) shape = ['N', shape[1]];
         const keepsBatch = shape && shape.length === 2 && (shape[0] === 'N' || shape[0] === 0 || shape[0] === -1) && (shape[1] === -1 || typeof shape[1] === 'number');
         if (!shape) {
           problem(`the target shape could not be worked out (${target?.kind === 'opaque' ? target.why : 'it is computed from ops the importer does not evaluate'})`, 'shape');
@@ -715,7 +739,9 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
   }
   const keptWeights = Object.fromEntries(Object.entries(weights).filter(([k]) => needed.has(k.slice(0, k.lastIndexOf('/')))));
   if (keep) {
-    const specs = [...paramSpecs(graph), ...stateSpecs(graph)];
+    // Placeholders filled in as a default run would (batch norm): its parameters and running statistics.
+    const resolved = resolveGraph(graph, DEFAULT_SETTINGS);
+    const specs = [...paramSpecs(resolved), ...stateSpecs(resolved)];
     const wrong = specs.filter((p) => !keptWeights[p.name] || keptWeights[p.name].shape.join() !== p.shape.join());
     const extra = Object.keys(keptWeights).filter((k) => !specs.some((p) => p.name === k));
     if (wrong.length || extra.length) {

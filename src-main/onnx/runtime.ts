@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import * as tf from '@tensorflow/tfjs-core';
-import type { EngineModel } from '../engine/model-types';
 import type { ParityResult } from '../contract/onnx';
 import { gatherBatch } from '../data/normalize';
 import { readOnnxInfo, type OnnxInfo } from './export';
@@ -164,8 +163,15 @@ export function prepareInputs(
   return { nhwc, nchw: nhwcToNchw(raw, count, h, w, c) };
 }
 
+/** What the parity check needs of a tfjs model (engine/model.ts's Model has it; onnx/ does not import engine/). */
+export interface LogitsModel {
+  readonly spec: { input: [number, number, number]; classes: number };
+  /** Eval-mode logits of a normalized NHWC batch. */
+  predict(x: tf.Tensor4D): tf.Tensor2D;
+}
+
 /** Eval-mode logits of a tfjs model on NHWC floats, in chunks so memory stays small. */
-export function tfjsLogits(model: EngineModel, nhwc: Float32Array, count: number, chunk = 256): { logits: Float32Array; classes: number } {
+export function tfjsLogits(model: LogitsModel, nhwc: Float32Array, count: number, chunk = 256): { logits: Float32Array; classes: number } {
   const [h, w, c] = model.spec.input;
   const classes = model.spec.classes;
   const out = new Float32Array(count * classes);
@@ -202,7 +208,7 @@ function argmaxRow(a: Float32Array, r: number, classes: number): number {
  */
 export async function verifyExport(
   bytes: Uint8Array,
-  model: EngineModel,
+  model: LogitsModel,
   test: ImageBatchSource,
   opts: { mean: number[]; std: number[]; baked: boolean; limit?: number; tolerance?: number; dataset?: string; threads?: number },
 ): Promise<ParityResult> {

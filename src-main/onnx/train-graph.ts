@@ -29,7 +29,8 @@
  */
 import onnxProto from 'onnx-proto';
 import type { LossKind } from '../contract/settings';
-import type { ModelSpec } from '../engine/spec';
+import type { ResolvedGraph as ModelSpec } from '../contract/model-graph';
+import { chainOf, type Chain } from './chain';
 import { Graph, irVersionFor, tensorType, type Attr } from './export';
 
 const { onnx } = onnxProto;
@@ -88,22 +89,13 @@ export function ghostMatrices(n: number, virtualBatch: number): { avg: Float32Ar
 }
 
 /**
- * Why a spec cannot train through the ONNX graph, or null when it can. A dense layer on an
- * unpooled image (and anything after pooling to a vector but a dense layer) trains on tfjs instead.
+ * Why a spec cannot train through the ONNX graph, or null when it can: it must be a chain this
+ * code lowers (chain.ts); anything else trains on tfjs instead.
  */
 export function trainGraphUnsupported(spec: ModelSpec, loss: LossKind): string | null {
   if (loss !== 'ce' && loss !== 'mse') return `loss ${loss}`;
-  let flat = false;
-  let h = spec.input[0];
-  let w = spec.input[1];
-  for (const l of spec.layers) {
-    if (l.type === 'dense' && !flat && (h !== 1 || w !== 1)) return `dense layer ${l.name} on an unpooled image`;
-    if (flat && l.type !== 'dense' && l.type !== 'relu' && l.type !== 'dropout') return `layer ${l.name} after pooling`;
-    if (l.type === 'conv' && l.padding === 'valid') { h -= l.kernel - 1; w -= l.kernel - 1; }
-    if (l.type === 'maxpool') { h = Math.floor(h / l.size); w = Math.floor(w / l.size); }
-    if (l.type === 'gap' || l.type === 'dense') flat = true;
-  }
-  return null;
+  const chain = chainOf(spec);
+  return typeof chain === 'string' ? chain : null;
 }
 
 interface Saved {
@@ -115,9 +107,10 @@ interface Saved {
 }
 
 /** Builds the training-step graph of a spec. Throws when trainGraphUnsupported says so. */
-export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
-  const why = trainGraphUnsupported(spec, loss);
+export function buildTrainGraph(graph: ModelSpec, loss: LossKind): TrainGraph {
+  const why = trainGraphUnsupported(graph, loss);
   if (why) throw new Error(`the ONNX training graph cannot express ${why}`);
+  const spec = chainOf(graph) as Chain;
   const g = new Graph();
   const [H0, W0, C0] = spec.input;
   const K = spec.classes;

@@ -3,6 +3,7 @@
  * dropout (a typed 'unavailable' result with what to do, never an empty analysis), and
  * otherwise queues the worker job.
  */
+import { CHECKPOINT_TAGS, DEFAULT_CHECKPOINT } from '../contract/checkpoint';
 import { z } from 'zod';
 import { ApiError } from '../contract/api';
 import { noDropoutResult, type DropoutRequest, type DropoutResult } from '../contract/dropout';
@@ -18,7 +19,7 @@ const schema = z
     samples: z.number().int().min(1).max(DROPOUT_LIMITS.maxSamples).optional(),
     testLimit: z.number().int().min(0).max(10_000_000).optional(),
     seed: z.number().int().min(0).max(0xffffffff).optional(),
-    checkpoint: z.enum(['best', 'last']).optional(),
+    checkpoint: z.enum(CHECKPOINT_TAGS).optional(),
     gallery: z.number().int().min(0).max(DROPOUT_LIMITS.maxGallery).optional(),
   })
   .strict() as unknown as z.ZodType<DropoutRequest>;
@@ -37,7 +38,7 @@ export const dropoutFeature: Feature = (ctx) => ({
         samples: req.samples ?? DROPOUT_LIMITS.defaultSamples,
         testLimit: req.testLimit ?? DROPOUT_LIMITS.defaultTestLimit,
         seed: req.seed ?? run.settings.seed,
-        checkpoint: req.checkpoint ?? 'best',
+        checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
         gallery: req.gallery ?? DROPOUT_LIMITS.defaultGallery,
       };
       const result = (await ctx.runJob('dropout', payload, {

@@ -21,6 +21,8 @@ export interface ServiceContext {
   runJob(kind: string, payload: unknown, meta: { title: string; runId?: string }): Promise<unknown>;
   /** Calls another service method through the same validation (e.g. a study starting runs via 'runs.start'). */
   call?(method: string, params: unknown): Promise<unknown>;
+  /** Starts the live view of runs trained by Slurm (events as their tasks write epochs). */
+  watchSlurm?(): void;
 }
 
 export type Feature = (ctx: ServiceContext) => MethodTable;

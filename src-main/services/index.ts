@@ -3,17 +3,20 @@
  * They validate requests, own the workspace and the engine host, and fan events out.
  */
 import { availableParallelism } from 'node:os';
+import { specForSettings } from '../engine/spec';
 import { z } from 'zod';
 import { ApiError, type EngineInfo, type EventName, type Events, type JobInfo, type QueueSettings, type ResumeReport, type RunRecord } from '../contract/api';
 import { resolveSettings } from '../contract/settings';
 import { EngineHost, JobError, MAX_PARALLEL } from '../host/engine-host';
 import { Workspace } from '../store/workspace';
 import type { RunLock } from '../store/owner';
+import { checkDataPaths, resolveRoots } from './data-roots';
 import { listKnownDatasets, loadRunDataset } from '../data/dataset';
 import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
 import { FEATURES, type ServiceContext } from './features';
 import { localExecutor, type RunExecutor } from './executor';
+import { cancelTask, installSlurmLiveness, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
 
 export interface Services {
   handle(method: string, params: unknown): Promise<unknown>;
@@ -33,6 +36,11 @@ export interface ServicesOptions {
   readOnly?: boolean;
   /** Start the engine worker on the first request that needs it (CLI). */
   lazyEngine?: boolean;
+  /**
+   * Browser mode: the only folders datasets and files may be read from (named datasets are always
+   * allowed). Undefined: no restriction (Electron's own dialogs, the CLI).
+   */
+  dataRoots?: string[];
   workerPath?: string;
   env?: Record<string, string>;
   /** Runs trained at once (default: one per core); `queue.set` changes it later. */
@@ -49,10 +57,12 @@ function toApiError(e: unknown): ApiError {
     return new ApiError(code, message);
   }
   if (e instanceof JobError) return new ApiError(err.code === 'dataset' ? 'dataset' : 'engine', message);
+  if (e instanceof SlurmError) return new ApiError('invalid', message);
   return new ApiError('internal', message);
 }
 
 export async function createServices(opts: ServicesOptions): Promise<Services> {
+  const dataRoots = opts.dataRoots ? resolveRoots(opts.dataRoots) : null;
   const workspace = new Workspace(opts.workspace, { init: opts.init, readOnly: opts.readOnly });
   const host = new EngineHost({ workspace: workspace.root, workerPath: opts.workerPath, env: opts.env, lazy: opts.lazyEngine, parallel: opts.parallel });
   const listeners = new Set<(event: EventName, payload: unknown) => void>();
@@ -76,6 +86,17 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       emit(event as EventName, payload as never);
     }
   });
+
+  // Runs trained by Slurm tasks (other processes, maybe other nodes) show live through polling;
+  // the store asks Slurm whether a Slurm owner is still alive (squeue, cached for a moment).
+  installSlurmLiveness();
+  const slurmWatch = watchSlurmRuns(workspace, (event, payload) => emit(event, payload as never));
+  const withSlurm = async (runs: RunRecord[]): Promise<RunRecord[]> => {
+    if (!runs.some((r) => r.slurm)) return runs;
+    const merged = await mergeSlurm(workspace, runs);
+    if (merged.some((r) => r.slurm && (r.status === 'queued' || r.status === 'running'))) slurmWatch.touch();
+    return merged;
+  };
 
   /**
    * Queues a training job for a run (new or resumed) whose lock this process holds; the lock is
@@ -151,11 +172,12 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
         return { ...backend, training, queue: queueSettings(), versions, datasets: listKnownDatasets(), workspace: workspace.root };
       },
     },
-    'runs.list': { schema: empty, handler: async () => workspace.listRuns() },
+    // Runs owned by Slurm tasks get the scheduler's state merged in (services/slurm.ts).
+    'runs.list': { schema: empty, handler: async () => withSlurm(workspace.listRuns()) },
     'runs.get': {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
-        const run = workspace.getRun(id);
+        const [run] = await withSlurm([workspace.getRun(id)]);
         // Damage beyond run.json (a metrics line that is not a record) is reported with the run.
         const damaged = run.damaged ?? workspace.damage(id) ?? undefined;
         return { run: damaged ? { ...run, damaged } : run, metrics: workspace.readMetrics(id), files: workspace.listFiles(id), steps: workspace.readSteps(id) };
@@ -166,8 +188,15 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       handler: async ({ settings, study }) => {
         const r = resolveSettings(settings as Record<string, unknown>);
         if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
-        // Fail fast on a bad dataset, before a run is created for it.
-        checkPlannedSplits(await loadRunDataset(r.value, workspace.root), r.value);
+        // Fail fast on a bad dataset or model, before a run is created for it.
+        const data = await loadRunDataset(r.value, workspace.root);
+        checkPlannedSplits(data, r.value);
+        try {
+          specForSettings(r.value, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+        } catch (e) {
+          const message = (e as Error).message;
+          throw new ApiError('invalid', message, [{ key: 'model', message }]);
+        }
         workspace.cleanup();
         const created = workspace.createRun(r.value, { study, name: r.value.name });
         return underLock(created.id, (lock) => {
@@ -182,7 +211,10 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         if (host.jobForRun(id)) throw new ApiError('conflict', `run ${id} is already queued or running here`);
-        const run = workspace.requireIntact(id, 'resume');
+        const run = workspace.getRun(id);
+        // A run.json that cannot say what the run trained cannot be resumed; a damaged metrics line
+        // can: resume moves it to metrics.jsonl.damaged and cuts the records back to the checkpoint.
+        if (run.damaged) throw new ApiError('invalid', `resume refused: run ${id} is damaged (${run.damaged}); nothing is guessed around it`);
         if (run.status === 'done') throw new ApiError('conflict', `run ${id} is done; nothing to resume`);
         workspace.cleanup();
         return underLock(id, (lock) => {
@@ -200,7 +232,14 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       schema: z.object({ id: runId }).strict(),
       handler: async ({ id }) => {
         const job = host.jobForRun(id);
-        if (!job) return { cancelled: false };
+        if (!job) {
+          // A run owned by a Slurm task (any node): scancel, SIGINT first so it records itself cancelled.
+          const run = workspace.getRun(id);
+          if (!run.slurm) return { cancelled: false };
+          const ok = await cancelTask(workspace, run);
+          if (ok) emit('run.updated', (await mergeSlurm(workspace, [workspace.getRun(id)]))[0]);
+          return { cancelled: ok };
+        }
         const queued = job.state === 'queued';
         const ok = host.cancel(job.id);
         if (ok && queued) emit('run.updated', workspace.updateRun(id, { status: 'cancelled', owner: undefined }));
@@ -216,6 +255,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       },
     },
     'jobs.list': { schema: empty, handler: async () => host.jobs() },
+    'slurm.info': { schema: empty, handler: async () => slurmInfo() },
     'jobs.cancel': {
       schema: z.object({ id: z.string().max(100) }).strict(),
       handler: async ({ id }) => ({ cancelled: host.cancel(id) }),
@@ -241,6 +281,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return value;
     },
     call: (method, params) => dispatch(table, method, params),
+    watchSlurm: () => slurmWatch.touch(),
   };
   for (const feature of FEATURES) Object.assign(table, feature(ctx));
 
@@ -250,6 +291,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     executor,
     async handle(method, params) {
       try {
+        if (dataRoots) checkDataPaths(method, params, dataRoots);
         return await dispatch(table, method, params);
       } catch (e) {
         throw toApiError(e);
@@ -260,6 +302,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       return () => listeners.delete(listener);
     },
     async close() {
+      slurmWatch.close();
       listeners.clear();
       await host.close();
     },

@@ -3,6 +3,7 @@
  * that is still training or has no checkpoint with an error a person can act on, and queues the
  * worker jobs (the grid reports progress per row; jobs.cancel stops it between points).
  */
+import { CHECKPOINT_TAGS, DEFAULT_CHECKPOINT } from '../contract/checkpoint';
 import { z } from 'zod';
 import { ApiError } from '../contract/api';
 import type { LandscapeRequest, LandscapeResult, NormLabReport, NormLabRequest } from '../contract/landscape';
@@ -24,7 +25,7 @@ const schema = z
     recomputeBn: z.boolean().optional(),
     trajectory: z.boolean().optional(),
     line: z.number().int().min(0).max(LANDSCAPE_LIMITS.maxLine).optional(),
-    checkpoint: z.enum(['last', 'best']).optional(),
+    checkpoint: z.enum(CHECKPOINT_TAGS).optional(),
   })
   .strict()
   .refine((r) => r.line === undefined || r.line === 0 || r.line >= 2, { message: 'line: 0 (no 1-D curve) or at least 2 points', path: ['line'] }) as unknown as z.ZodType<LandscapeRequest>;
@@ -60,7 +61,7 @@ export const landscapeFeature: Feature = (ctx) => ({
         recomputeBn: req.recomputeBn ?? false,
         trajectory: req.trajectory ?? false,
         line: req.line ?? LANDSCAPE_LIMITS.defaultLine,
-        checkpoint: req.checkpoint ?? 'last',
+        checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
       };
       const result = (await ctx.runJob('landscape', payload, {
         title: `Loss landscape ${run.name || run.id} (${payload.grid}×${payload.grid})`,

@@ -17,6 +17,7 @@ import { describeIssue, isPreset, paramSpecs, presetGraph, stateSpecs, summarize
 import { ImportError, importOnnx } from '../onnx/import';
 import { decodeWeights, encodeWeights } from '../store/checkpoint-format';
 import { nodeFileLayer } from '../store/file-layer';
+export { loadModelWeights } from '../store/model-weights';
 import type { Feature } from './features';
 
 const files = nodeFileLayer();
@@ -43,7 +44,7 @@ function safeName(s: string): string {
  * .weights), the spec naming them. Writes are atomic.
  * @throws ApiError 'invalid' with the importer's message (every unsupported op/attribute named).
  */
-export function importModel(p: { file?: string; bytes?: Uint8Array; name?: string; weights?: 'keep' | 'reinit'; out?: string | null }): ModelImportResult {
+export function importModel(p: { file?: string; bytes?: Uint8Array; name?: string; weights?: 'keep' | 'reinit'; norm?: 'auto' | 'keep'; out?: string | null }): ModelImportResult {
   const keep = (p.weights ?? 'keep') === 'keep';
   let bytes: Uint8Array;
   let source: string;
@@ -60,7 +61,7 @@ export function importModel(p: { file?: string; bytes?: Uint8Array; name?: strin
   const name = safeName(p.name ?? basename(source));
   let r: ReturnType<typeof importOnnx>;
   try {
-    r = importOnnx(bytes, source, { name, keepWeights: keep });
+    r = importOnnx(bytes, source, { name, keepWeights: keep, norm: p.norm ?? 'auto' });
   } catch (e) {
     if (e instanceof ImportError) throw new ApiError('invalid', e.message);
     throw e;
@@ -179,6 +180,7 @@ export const modelsFeature: Feature = (ctx) => ({
         base64: z.string().max(200_000_000).optional(),
         name: z.string().min(1).max(200).optional(),
         weights: z.enum(['keep', 'reinit']).optional(),
+        norm: z.enum(['auto', 'keep']).optional(),
         out: z.string().min(1).max(4096).refine((s) => s.toLowerCase().endsWith('.json'), 'must end in .json').optional(),
       })
       .strict()
@@ -186,7 +188,7 @@ export const modelsFeature: Feature = (ctx) => ({
     handler: async (p) => {
       const name = safeName(p.name ?? (p.file ? basename(p.file) : 'imported'));
       const out = p.out ?? join(modelsDir(ctx.workspace.root), `${name}.json`);
-      return importModel({ file: p.file, bytes: p.base64 !== undefined ? Buffer.from(p.base64, 'base64') : undefined, name: p.name, weights: p.weights, out });
+      return importModel({ file: p.file, bytes: p.base64 !== undefined ? Buffer.from(p.base64, 'base64') : undefined, name: p.name, weights: p.weights, norm: p.norm, out });
     },
   },
   'model.describe': {

@@ -3,6 +3,7 @@
  * a dataset through onnxruntime-node (in this process: ORT runs natively off the JS thread), and
  * the inference benchmark (worker job, since it times tfjs too).
  */
+import { CHECKPOINT_TAGS } from '../contract/checkpoint';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -61,6 +62,12 @@ export async function inferFile(file: string, data: string, opts: { limit?: numb
     if (mean && std && (mean.length !== channels || std.length !== channels)) {
       throw new ApiError('invalid', `${path}: metadata mean/std have ${mean.length}/${std.length} values, the dataset has ${channels} channel(s)`);
     }
+    if (std && std.some((v) => !(v > 0))) {
+      throw new ApiError('invalid', `${path}: metadata "std" is ${JSON.stringify(std)}; every channel needs a standard deviation above 0 (dividing by it would give Infinity)`);
+    }
+    if ((mean === null) !== (std === null)) {
+      throw new ApiError('invalid', `${path}: metadata has "${mean ? 'mean' : 'std'}" without "${mean ? 'std' : 'mean'}"; both or neither`);
+    }
     const normalization: InferResult['normalization'] = baked ? 'baked' : mean && std ? 'metadata' : 'none';
     const idx = Int32Array.from({ length: count }, (_, i) => i);
     const nhwc = gatherBatch(ds.test.images, idx, 0, count, height * width * channels, mean && std ? mean : new Array(channels).fill(0), mean && std ? std : new Array(channels).fill(1));
@@ -68,6 +75,18 @@ export async function inferFile(file: string, data: string, opts: { limit?: numb
     const r = await runBatches(s, nhwcToNchw(nhwc, count, height, width, channels), count, batch);
     if (r.classes !== ds.info.classNames.length) {
       throw new ApiError('invalid', `${path}: the model gives ${r.classes} classes but ${ds.info.name} has ${ds.info.classNames.length}`);
+    }
+    let bad = 0;
+    for (let i = 0; i < count; i++) {
+      for (let c = 0; c < r.classes; c++) {
+        if (!Number.isFinite(r.probabilities[i * r.classes + c])) {
+          bad++;
+          break;
+        }
+      }
+    }
+    if (bad > 0) {
+      throw new ApiError('invalid', `${path}: the model's outputs are not finite (NaN or Infinity) for ${bad} of ${count} images; no accuracy or loss is reported for it`);
     }
     const score = scoreProbabilities(r.probabilities, r.classes, ds.test.labels, count);
     return {
@@ -102,7 +121,7 @@ export const onnxFeature: Feature = (ctx) => {
           foldBn: z.boolean().optional(),
           opset: z.number().int().min(MIN_OPSET).max(MAX_OPSET).optional(),
           bakeNormalization: z.boolean().optional(),
-          checkpoint: z.enum(['best', 'last']).optional(),
+          checkpoint: z.enum(CHECKPOINT_TAGS).optional(),
         })
         .strict(),
       handler: async (p) => {

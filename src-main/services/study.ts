@@ -3,6 +3,7 @@
  * path (same validation and training queue), grouped in the store as a study that can be
  * reopened and extended; runs.compare, misclassified images and weight analysis on top.
  */
+import { CHECKPOINT_TAGS, DEFAULT_CHECKPOINT } from '../contract/checkpoint';
 import { z } from 'zod';
 import { ApiError, type JobInfo, type RunRecord } from '../contract/api';
 import type {
@@ -13,7 +14,9 @@ import { expandPreset, listPresets } from '../analysis/presets';
 import { compareRow, configDiff, groupRuns } from '../analysis/study';
 import type { MisclassifiedJobPayload } from '../host/jobs/misclassified';
 import type { WeightsJobPayload } from '../host/jobs/weights';
+import { loadDataset } from '../data/dataset';
 import type { Feature } from './features';
+import { checkOptions, mergeSlurm, slurmInfo, submitStudy } from './slurm';
 import { empty, runId, type MethodDef } from './registry';
 
 const studyId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'a study id');
@@ -27,6 +30,18 @@ const startSchema = z
     name: z.string().max(120).optional(),
     studyId: studyId.optional(),
     variants: z.array(z.string().max(64)).max(64).optional(),
+    executor: z.enum(['local', 'slurm']).optional(),
+    slurm: z
+      .object({
+        partition: z.string().max(64).optional(),
+        time: z.string().max(32).optional(),
+        cpusPerTask: z.number().int().min(1).max(1024).optional(),
+        sbatchArgs: z.array(z.string().max(200)).max(32).optional(),
+        requeue: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    reportDir: z.string().max(4096).optional(),
   })
   .strict() as unknown as z.ZodType<StudyStartRequest>;
 
@@ -60,6 +75,11 @@ export const studyFeature: Feature = (ctx) => {
       schema: startSchema,
       handler: async (req: StudyStartRequest): Promise<StudyStartResult> => {
         if (!call) throw new ApiError('internal', 'study.start needs the services dispatcher (ServiceContext.call)');
+        if (req.executor === 'slurm') {
+          const info = await slurmInfo();
+          if (!info.available) throw new ApiError('invalid', `this study cannot go to Slurm: ${info.reason}`);
+          checkOptions(req.slurm ?? {});
+        }
         let plan;
         try {
           plan = expandPreset(req.preset, { overrides: req.overrides as never, params: req.params, seeds: req.seeds, variants: req.variants, name: req.name });
@@ -79,6 +99,30 @@ export const studyFeature: Feature = (ctx) => {
           const have = new Set(study.runIds.map((id) => ws.getRun(id)).map((r) => key({ ...r.settings })));
           plan = plan.filter((p) => !have.has(key(p.settings as Record<string, unknown>)));
         }
+        if (req.executor === 'slurm') {
+          // The executor seam: local runs go through 'runs.start' (this process's queue); Slurm
+          // gets the created runs as one array job and trains them in its own processes.
+          const created: RunRecord[] = [];
+          for (const p of plan) {
+            const r = resolveSettings(p.settings as Record<string, unknown>);
+            if (!r.ok) throw new ApiError('invalid', r.issues.map((i) => i.message).join('; '), r.issues);
+            await loadDataset(r.value.data);
+            const run = ws.createRun(r.value, { study: study.id, name: r.value.name });
+            study = ws.addRunsToStudy(study.id, [run.id]);
+            created.push(run);
+          }
+          let slurm;
+          try {
+            slurm = await submitStudy({ ws, studyId: study.id, studyName: study.name, runs: created, options: req.slurm ?? {}, reportDir: req.reportDir });
+          } catch (e) {
+            for (const r of created) ws.updateRun(r.id, { status: 'failed', error: `not submitted to Slurm: ${(e as Error).message}` });
+            throw e;
+          }
+          const runs = created.map((r) => ws.getRun(r.id));
+          for (const r of runs) ctx.emit('run.updated', r);
+          ctx.watchSlurm?.();
+          return { study, runs, jobs: [], slurm };
+        }
         const runs: RunRecord[] = [];
         const jobs: JobInfo[] = [];
         for (const p of plan) {
@@ -97,13 +141,13 @@ export const studyFeature: Feature = (ctx) => {
       schema: z.object({ id: studyId }).strict(),
       handler: async ({ id }): Promise<StudyDetail> => {
         const study = ws.getStudy(id);
-        const runs = study.runIds.flatMap((r) => {
+        const runs = await mergeSlurm(ws, study.runIds.flatMap((r) => {
           try {
             return [ws.getRun(r)];
           } catch {
             return []; // deleted since; deleteRun also unlinks it
           }
-        });
+        }));
         return { study, runs, groups: groupRuns(runs) };
       },
     } satisfies MethodDef<'study.get'>,
@@ -128,7 +172,7 @@ export const studyFeature: Feature = (ctx) => {
         .object({
           runId,
           n: z.number().int().min(1).max(400).optional(),
-          checkpoint: z.enum(['best', 'last']).optional(),
+          checkpoint: z.enum(CHECKPOINT_TAGS).optional(),
           testLimit: z.number().int().min(0).max(10_000_000).optional(),
         })
         .strict() as unknown as z.ZodType<MisclassifiedRequest>,
@@ -140,7 +184,7 @@ export const studyFeature: Feature = (ctx) => {
         const payload: MisclassifiedJobPayload = {
           runId: run.id,
           n: req.n ?? MISCLASSIFIED_DEFAULT_N,
-          checkpoint: req.checkpoint ?? 'last',
+          checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
           testLimit: req.testLimit ?? run.settings.testLimit,
         };
         return (await ctx.runJob('misclassified', payload, { title: `Misclassified ${run.name || run.id}`, runId: run.id })) as MisclassifiedResult;
@@ -149,11 +193,11 @@ export const studyFeature: Feature = (ctx) => {
 
     'analysis.weights': {
       schema: z
-        .object({ runIds: z.array(runId).min(1).max(32), checkpoint: z.enum(['best', 'last']).optional() })
+        .object({ runIds: z.array(runId).min(1).max(32), checkpoint: z.enum(CHECKPOINT_TAGS).optional() })
         .strict() as unknown as z.ZodType<WeightsRequest>,
       handler: async (req: WeightsRequest): Promise<WeightsResult> => {
         readRuns(req.runIds, 'weights analysis'); // not-found and damage before queueing
-        const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? 'last' };
+        const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT };
         return (await ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` })) as WeightsResult;
       },
     } satisfies MethodDef<'analysis.weights'>,

@@ -11,6 +11,11 @@ import type { StudySummary } from '../contract/study';
 import type { BnRecord } from '../engine/model-types';
 import { parseOwner } from './owner';
 
+// The store parses a handful of small records per epoch: zod's JIT (compiling each object schema
+// with new Function on first use, ~20-30 ms per schema) costs more than it saves here and would
+// delay the first epoch's writes; the interpreter is fast enough for these records.
+z.config({ jitless: true });
+
 /** Any JSON number, NaN and ±Infinity included (the store writes them as strings and revives them). */
 const num = z.custom<number>((v) => typeof v === 'number', { message: 'expected a number' });
 const finite = z.number();

@@ -88,6 +88,17 @@ describe.skipIf(missing)(`Model view${missing ? ` (skipped: ${missing})` : ''}`,
     await page.getByTestId('model-use').click();
     expect(await page.evaluate(() => localStorage.getItem('normlab.model'))).toBe(join(workspace, 'models', 'res-copy.json'));
     expect(await page.getByTestId('model-use').innerText()).toBe('Used for new runs');
+    // The run form and the study launcher start with the chosen model.
+    const chosen = join(workspace, 'models', 'res-copy.json');
+    await page.goto(`${server.url}#/runs`);
+    await page.getByTestId('field-model').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('field-model').inputValue(), { timeout: 10_000 }).toBe(chosen);
+    expect(await page.getByTestId('field-model').locator('option').allInnerTexts()).toContain('res-copy · 7,298 params · imported weights');
+    await page.goto(`${server.url}#/compare`);
+    await page.getByTestId('study-model').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('study-model').inputValue()).toBe(chosen);
+    await page.goto(`${server.url}#/model`);
+    await page.getByTestId('model-table').waitFor({ timeout: 30_000 });
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.getByTestId('model-choice').selectOption('separable');
     await page.getByTestId('model-table').waitFor();

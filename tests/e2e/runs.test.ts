@@ -115,7 +115,7 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
     await expect.poll(() => page.getByTestId('detail-status').innerText()).toBe('done');
     await expect.poll(() => page.getByTestId('epoch-table').locator('tbody tr').count()).toBe(1);
     const lossText = await page.getByTestId('chart-loss').innerHTML();
-    for (const label of ['training', 'test (also used as validation)', 'loss (cross-entropy)', 'epoch']) expect(lossText).toContain(label);
+    for (const label of ['training', 'validation', 'test', 'loss (cross-entropy)', 'epoch']) expect(lossText).toContain(label);
     expect(await page.getByTestId('chart-loss').locator('[data-series="train_loss"] path.nl-line').getAttribute('d')).toMatch(/^M[\d.]+,[\d.]+/);
     const row = await small.innerText();
     expect(row).toMatch(/\d+\.\d\d%/);
@@ -125,10 +125,10 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
     // The list names norm and batch, then only what differs from the defaults (none here).
     for (const k of ['norm batch', 'batch 128']) expect(row.replace(/\s+/g, ' ')).toContain(k);
     expect(row).not.toContain('lr 0.05');
-    // The per-step loss of its one epoch (500 images in batches of 128: 4 steps) was kept.
+    // The per-step loss of its one epoch (500 images less 10% held out for validation = 450, in batches of 128: 4 steps) was kept.
     expect(((await page.locator('[data-testid="chart-steps"] path.nl-line:not(.nl-raw)').getAttribute('d')) ?? '').split('L')).toHaveLength(4);
-    // One epoch is one point per curve: drawn as a dot, since a line through one point is invisible.
-    expect(await page.getByTestId('chart-acc').locator('circle.nl-dot').count()).toBe(2);
+    // One epoch is one point per curve (training, validation, test): drawn as a dot, since a line through one point is invisible.
+    expect(await page.getByTestId('chart-acc').locator('circle.nl-dot').count()).toBe(3);
     await page.evaluate(() => document.querySelector('.main')?.scrollTo(0, 0));
     await page.screenshot({ path: artifact('runs-done.png') });
 

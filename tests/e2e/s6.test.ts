@@ -132,6 +132,8 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
     expect(await acc.locator('.nl-series').getAttribute('data-series')).toBeTruthy();
     await acc.locator('.nl-legend-entry', { hasText: L2 }).dblclick();
     await expect.poll(() => series.count()).toBe(4);
+    // Hover by coordinates: bring the plot into the viewport first (the launcher above it grows with its notes).
+    await acc.locator('.nl-overlay').scrollIntoViewIfNeeded();
     const box = (await acc.locator('.nl-overlay').boundingBox())!;
     await page.mouse.move(box.x + box.width - 4, box.y + box.height / 2);
     await expect.poll(() => acc.getByTestId('chart-tip').innerText()).toContain('epoch 2');

@@ -1,7 +1,8 @@
 /** `normlab bn RUN`: the BN inspector on the command line (running vs population vs batch statistics). */
+import { CHECKPOINT_HELP } from '../../contract/checkpoint';
 import type { JobInfo } from '../../contract/api';
 import { translateMomentum, type BnReport } from '../../contract/bn';
-import { intFlag, parse, UsageError } from '../args';
+import { intFlag, parse, UsageError, checkpointFlag } from '../args';
 import { globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -85,7 +86,7 @@ export const bnCmd: Command = {
     '  --limit N            training images for the population statistics (default: the run\'s whole training split)\n' +
     '  --test-limit N       test images for the accuracy table (default: the run\'s test split)\n' +
     '  --batch-sizes LIST   test batch sizes for batch statistics (default 1,8,32,128,512)\n' +
-    '  --checkpoint TAG     checkpoint to inspect (default last)\n' +
+    `  --checkpoint TAG     checkpoint to inspect: ${CHECKPOINT_HELP}\n` +
     '  --recalibrate        write checkpoint "recalibrated" with population statistics and report the accuracy change\n' +
     '  --channels N         channels per layer in the text tables (default all)',
   async run(argv) {
@@ -122,7 +123,7 @@ export const bnCmd: Command = {
       ...(values.limit !== undefined ? { limit: intFlag('limit', values.limit, 1, 10_000_000) } : {}),
       ...(values['test-limit'] !== undefined ? { testLimit: intFlag('test-limit', values['test-limit'], 1, 10_000_000) } : {}),
       ...(batchSizes ? { batchSizes } : {}),
-      ...(values.checkpoint !== undefined ? { checkpoint: String(values.checkpoint) } : {}),
+      ...(values.checkpoint !== undefined ? { checkpoint: checkpointFlag(values.checkpoint)! } : {}),
       ...(values.recalibrate ? { recalibrate: true } : {}),
     };
     const channels = intFlag('channels', values.channels, 1, 100_000) ?? Infinity;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { EngineInfo, JobInfo, ResumeReport, RunDetail, RunRecord } from '../../contract/api';
 import { parse, settingOptions, settingsFromFlags, settingsHelp, UsageError } from '../args';
-import { exitCodeFor, followRun, formatEpoch, globalOptions, out, runSummary, withServices, workspaceDir, type Command } from '../common';
+import { followRun, formatEpoch, globalOptions, out, runSummary, StopSignals, withServices, workspaceDir, type Command } from '../common';
 import { createServices } from '../../services';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
@@ -33,17 +33,21 @@ export const info: Command = {
 export const serve: Command = {
   name: 'serve',
   summary: 'browser mode: serve the workbench on 127.0.0.1 with a per-launch token',
-  usage: 'normlab serve [--port N] [--open] [--workspace DIR [--init]]',
+  usage: 'normlab serve [--port N] [--open] [--data-root DIR]… [--workspace DIR [--init]]\n\n' +
+    '  --data-root DIR   a folder the browser may read datasets (and .onnx files) from; repeat for more.\n' +
+    '                    Without it only the named datasets (mnist-sample, fashion-mnist, …) can be used.',
   async run(argv) {
-    const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' } }, false);
+    const { values } = parse(argv, { ...globalOptions, port: { type: 'string' }, open: { type: 'boolean' }, 'data-root': { type: 'string', multiple: true } }, false);
     const port = values.port === undefined ? 0 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects 0..65535, got ${values.port}`);
     const { startServer } = await import('../../server/server');
-    const services = await createServices({ workspace: workspaceDir(values.workspace), init: values.init === true });
+    const dataRoots = (values['data-root'] as string[] | undefined) ?? [];
+    const services = await createServices({ workspace: workspaceDir(values.workspace), init: values.init === true, dataRoots });
     const rendererDir = join(dirname(fileURLToPath(import.meta.url)), '../renderer');
     const server = await startServer(services, { port, rendererDir });
     out(`NormLab browser mode: ${server.url}`);
     out(`workspace ${services.workspace.root} — Ctrl-C to stop`);
+    out(dataRoots.length ? `datasets from ${dataRoots.join(', ')} and the named ones` : 'datasets: the named ones only (add --data-root DIR for folders)');
     if (values.open) openInBrowser(server.url);
     await new Promise<void>((resolveStop) => {
       const stop = () => resolveStop();
@@ -69,19 +73,42 @@ function openInBrowser(url: string): void {
 
 export const train: Command = {
   name: 'train',
-  summary: 'train one run (flags from the settings table)',
-  usage: `normlab train [--data mnist|mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR [--init]] [--json]\n\nFlags:\n${settingsHelp()}`,
+  summary: 'train one run (flags from the settings table); SIGINT cancels it (exit 130), SIGTERM interrupts it (exit 143)',
+  usage:
+    `normlab train [--data mnist|mnist-sample|fashion-mnist|DIR] [flags] [--workspace DIR [--init]] [--json]\n` +
+    `       normlab train --run RUN [--workspace DIR] [--json]   (train a queued run, or resume an interrupted one from its last checkpoint: what a Slurm task runs)\n\n` +
+    `SIGINT (Ctrl-C) stops after the current step and records the run cancelled (exit 130); SIGTERM (scancel, a time limit)\n` +
+    `records it interrupted (exit 143), so that \`normlab resume\` or Slurm's requeue continues from the last finished epoch.\n\nFlags:\n${settingsHelp()}`,
   async run(argv) {
-    const { values } = parse(argv, { ...globalOptions, ...settingOptions() }, false);
-    const settings = settingsFromFlags(values as Record<string, string | boolean | undefined>);
-    return withServices(workspaceDir(values.workspace), async (s) => {
-      const { run, job } = (await s.handle('runs.start', { settings })) as { run: RunRecord; job: JobInfo };
-      if (!values.json) out(`run ${run.id}: ${run.settings.epochs} epochs on ${run.settings.data}`);
-      const final = await followRun(s, run, job, Boolean(values.json));
-      const summary = await runSummary(s, final);
-      out(values.json ? JSON.stringify(summary) : humanSummary(summary));
-      return exitCodeFor(final);
-    }, { init: values.init });
+    const stop = new StopSignals();
+    try {
+      const { values } = parse(argv, { ...globalOptions, ...settingOptions(), run: { type: 'string' } }, false);
+      const { run: runFlag, workspace, json: _json, help: _help, init, ...rest } = values as Record<string, string | boolean | undefined>;
+      const settings = settingsFromFlags(rest);
+      if (runFlag !== undefined && Object.keys(settings).length) throw new UsageError('--run trains an existing run with its own settings; give no settings flags with it');
+      return await withServices(workspaceDir(workspace), async (s) => {
+        let started: { run: RunRecord; job: JobInfo };
+        if (typeof runFlag === 'string') {
+          const existing = s.workspace.getRun(runFlag);
+          if (existing.status === 'done' || existing.status === 'stopped-early') {
+            out(values.json ? JSON.stringify(await runSummary(s, existing)) : `run ${existing.id} is already ${existing.status}; nothing to train`);
+            return 0;
+          }
+          const resumed = (await s.handle('runs.resume', { id: runFlag })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
+          started = resumed;
+          if (!values.json) out(`run ${started.run.id}: ${resumed.resume.epoch ? `resuming after epoch ${resumed.resume.epoch} of ${started.run.settings.epochs}` : `${started.run.settings.epochs} epochs`} on ${started.run.settings.data}`);
+        } else {
+          started = (await s.handle('runs.start', { settings })) as typeof started;
+          if (!values.json) out(`run ${started.run.id}: ${started.run.settings.epochs} epochs on ${started.run.settings.data}`);
+        }
+        const final = await followRun(s, started.run, started.job, Boolean(values.json), stop);
+        const summary = await runSummary(s, final);
+        out(values.json ? JSON.stringify(summary) : humanSummary(summary));
+        return stop.exitCode(final);
+      }, { init });
+    } finally {
+      stop.release();
+    }
   },
 };
 
@@ -105,15 +132,20 @@ export const resume: Command = {
     const { values, positionals } = parse(argv, globalOptions);
     const id = positionals[0];
     if (!id) throw new UsageError('resume needs a run id (see normlab runs)');
-    return withServices(workspaceDir(values.workspace), async (s) => {
-      const { run, job, resume: cut } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
-      // What resume kept and dropped: lines before training, or (--json) a field of the summary.
-      if (!values.json) for (const line of resumeLines(run.id, cut)) out(line);
-      const final = await followRun(s, run, job, Boolean(values.json));
-      const summary = await runSummary(s, final);
-      out(values.json ? JSON.stringify({ ...summary, resume: cut }) : humanSummary(summary));
-      return exitCodeFor(final);
-    }, { readOnly: true });
+    const stop = new StopSignals();
+    try {
+      return await withServices(workspaceDir(values.workspace), async (s) => {
+        const { run, job, resume: cut } = (await s.handle('runs.resume', { id })) as { run: RunRecord; job: JobInfo; resume: ResumeReport };
+        // What resume kept and dropped: lines before training, or (--json) a field of the summary.
+        if (!values.json) for (const line of resumeLines(run.id, cut)) out(line);
+        const final = await followRun(s, run, job, Boolean(values.json), stop);
+        const summary = await runSummary(s, final);
+        out(values.json ? JSON.stringify({ ...summary, resume: cut }) : humanSummary(summary));
+        return stop.exitCode(final);
+      }, { readOnly: true });
+    } finally {
+      stop.release();
+    }
   },
 };
 
@@ -136,7 +168,7 @@ export function resumeLines(id: string, r: ResumeReport): string[] {
 
 export const runs: Command = {
   name: 'runs',
-  summary: 'list the runs in the workspace',
+  summary: 'list the runs in the workspace (runs on Slurm with their task\'s state)',
   usage: 'normlab runs [--workspace DIR] [--json]',
   async run(argv) {
     const { values } = parse(argv, globalOptions, false);
@@ -149,7 +181,8 @@ export const runs: Command = {
       out('no runs yet: try `normlab train --epochs 1`');
       return 0;
     }
-    out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} ${'best val acc'.padEnd(14)} final test acc`);
+    const anySlurm = list.some((r) => r.slurm);
+    out(`${'id'.padEnd(24)} ${'status'.padEnd(13)} ${'data'.padEnd(14)} ${'epochs'.padEnd(7)} ${'norm'.padEnd(6)} ${'l1'.padEnd(7)} ${'l2'.padEnd(7)} ${'best val acc'.padEnd(14)} ${'final test acc'.padEnd(14)}${anySlurm ? ' slurm task' : ''}`);
     for (const r of list) {
       if (r.damaged) {
         out(`${r.id.padEnd(24)} ${'damaged'.padEnd(13)} ${r.damaged}`);
@@ -158,7 +191,8 @@ export const runs: Command = {
       out(
         `${r.id.padEnd(24)} ${r.status.padEnd(13)} ${r.settings.data.slice(-14).padEnd(14)} ${`${r.epochsDone}/${r.settings.epochs}`.padEnd(7)} ` +
           `${r.settings.norm.padEnd(6)} ${String(r.settings.l1).padEnd(7)} ${String(r.settings.l2).padEnd(7)} ` +
-          `${(r.bestValAcc !== undefined && !r.splits?.valIsTest ? pct(r.bestValAcc) : `${pct(r.bestTestAcc)} (=test)`).padEnd(14)} ${pct(r.finalTestAcc)}`,
+          `${(r.bestValAcc !== undefined && !r.splits?.valIsTest ? pct(r.bestValAcc) : `${pct(r.bestTestAcc)} (=test)`).padEnd(14)} ${pct(r.finalTestAcc).padEnd(14)}` +
+          (r.slurm ? ` ${r.slurm.jobId}_${r.slurm.taskId} ${r.slurm.state ?? ''}${r.slurm.note ? ` (${r.slurm.note})` : ''}` : ''),
       );
     }
     return 0;
@@ -207,4 +241,35 @@ export const rm: Command = {
   },
 };
 
-export const CORE_COMMANDS: Command[] = [info, serve, train, runs, show, resume, rm];
+export const cancel: Command = {
+  name: 'cancel',
+  summary: 'cancel runs trained by Slurm (scancel), by run or study id',
+  usage: 'normlab cancel RUN|STUDY… [--workspace DIR] [--json]\n\nA running task gets SIGINT and records its run cancelled after the current step; a pending one is removed from the queue.\nLocal runs stop with Ctrl-C in the process that trains them, or from the app.',
+  async run(argv) {
+    const { values, positionals } = parse(argv, globalOptions);
+    if (!positionals.length) throw new UsageError('give run or study ids (normlab runs lists them)');
+    // The engine starts only when a request needs one: scancel goes out at once.
+    const results = await withServices(workspaceDir(values.workspace), async (s) => {
+      const ids: string[] = [];
+      const studies = new Set(s.workspace.listStudies().map((x) => x.id));
+      for (const p of positionals) ids.push(...(studies.has(p) ? s.workspace.getStudy(p).runIds : [p]));
+      const done: { run_id: string; cancelled: boolean; status: string; note?: string }[] = [];
+      for (const id of ids) {
+        const run = s.workspace.getRun(id);
+        if (!run.slurm) {
+          done.push({ run_id: id, cancelled: false, status: run.status, note: 'not a Slurm run: stop it where it trains (Ctrl-C or the app)' });
+          continue;
+        }
+        const { cancelled } = (await s.handle('runs.cancel', { id })) as { cancelled: boolean };
+        const after = ((await s.handle('runs.get', { id })) as RunDetail).run;
+        done.push({ run_id: id, cancelled, status: after.status, ...(cancelled ? {} : { note: `its Slurm task is ${after.slurm?.state ?? 'unknown'}` }) });
+      }
+      return done;
+    }, { readOnly: true });
+    if (values.json) out(JSON.stringify(results));
+    else for (const r of results) out(`${r.run_id}: ${r.cancelled ? 'cancelled' : 'not cancelled'} (now ${r.status})${r.note ? ` — ${r.note}` : ''}`);
+    return results.some((r) => r.cancelled) || results.every((r) => r.status !== 'running' && r.status !== 'queued') ? 0 : 1;
+  },
+};
+
+export const CORE_COMMANDS: Command[] = [info, serve, train, runs, show, resume, rm, cancel];

@@ -1,6 +1,7 @@
 /** `normlab dropout RUN`: MC-dropout ensemble against the weight-scaling rule. */
+import { CHECKPOINT_HELP } from '../../contract/checkpoint';
 import type { DropoutReport, DropoutResult } from '../../contract/dropout';
-import { intFlag, parse, UsageError } from '../args';
+import { intFlag, parse, UsageError, checkpointFlag } from '../args';
 import { type Command, followJob, globalOptions, out, withServices, workspaceDir } from '../common';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -42,11 +43,11 @@ export const dropout: Command = {
   name: 'dropout',
   summary: 'MC-dropout ensemble of a trained run vs the weight-scaling rule',
   usage:
-    'normlab dropout RUN [--samples K] [--test-limit N] [--seed N] [--checkpoint best|last] [--workspace DIR] [--json]\n\n' +
+    'normlab dropout RUN [--samples K] [--test-limit N] [--seed N] [--checkpoint best|last|recalibrated] [--workspace DIR] [--json]\n\n' +
     '  --samples K          dropout masks to sample, 1..256 (default 64)\n' +
     '  --test-limit N       first N test images, 0 = all (default 1000)\n' +
     '  --seed N             seed of the masks (default: the run\'s seed)\n' +
-    '  --checkpoint TAG     best (lowest test loss, default; falls back to last) or last',
+    `  --checkpoint TAG     ${CHECKPOINT_HELP}`,
   async run(argv) {
     const { values, positionals } = parse(argv, {
       ...globalOptions,
@@ -58,10 +59,7 @@ export const dropout: Command = {
     const runId = positionals[0];
     if (!runId) throw new UsageError('dropout needs a run id (see normlab runs)');
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-    const checkpoint = values.checkpoint;
-    if (checkpoint !== undefined && checkpoint !== 'best' && checkpoint !== 'last') {
-      throw new UsageError(`--checkpoint expects best or last, got "${checkpoint}"`);
-    }
+    const checkpoint = checkpointFlag(values.checkpoint);
     const req = {
       runId,
       ...(values.samples !== undefined ? { samples: intFlag('samples', values.samples, 1, 256) } : {}),

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import type { LandscapeReport, LandscapeRequest } from '../../contract/landscape';
 import { writeLandscapeFiles } from '../../analysis/landscape-render';
-import { intFlag, numFlag, parse, UsageError } from '../args';
+import { intFlag, numFlag, parse, UsageError, checkpointFlag } from '../args';
 import { type Command, followJob, globalOptions, out, withServices, workspaceDir } from '../common';
 
 /** Human-readable summary of one report. */
@@ -35,7 +35,7 @@ export const landscape: Command = {
   summary: 'loss landscape of a trained run (Li et al.): 2-D contours, trajectory, 1-D curve; PNG/SVG/JSON',
   usage:
     'normlab landscape RUN [RUN2] [--grid N] [--span X] [--eval-limit N] [--trajectory] [--recompute-bn] [--seed N] [--line N]\n' +
-    '                  [--checkpoint last|best] [--out DIR] [--workspace DIR] [--json]\n\n' +
+    '                  [--checkpoint best|last|recalibrated] [--out DIR] [--workspace DIR] [--json]\n\n' +
     '  RUN2                 a second run drawn beside the first on the same colour scale and seeded directions\n' +
     '  --grid N             points per axis, 3..61 (default 21)\n' +
     '  --span X             grid spans [−X, X] filter-normalized units (default 1)\n' +
@@ -60,10 +60,7 @@ export const landscape: Command = {
     });
     if (!positionals.length) throw new UsageError('landscape needs a run id (see normlab runs)');
     if (positionals.length > 2) throw new UsageError(`landscape takes one or two runs, got ${positionals.length}`);
-    const checkpoint = values.checkpoint;
-    if (checkpoint !== undefined && checkpoint !== 'best' && checkpoint !== 'last') {
-      throw new UsageError(`--checkpoint expects last or best, got "${checkpoint}"`);
-    }
+    const checkpoint = checkpointFlag(values.checkpoint);
     const line = intFlag('line', values.line, 0, 401);
     if (line === 1) throw new UsageError('--line expects 0 (no curve) or at least 2 points');
     const base: Omit<LandscapeRequest, 'runId'> = {

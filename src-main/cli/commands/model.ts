@@ -27,22 +27,26 @@ export const importModelCmd: Command = {
   name: 'import-model',
   summary: 'import a PyTorch torch.onnx.export file as a model spec (and its weights), or list every op it cannot take',
   usage:
-    'normlab import-model FILE.onnx [--weights keep|reinit] [--out model.json] [--name NAME] [--json]\n\n' +
+    'normlab import-model FILE.onnx [--weights keep|reinit] [--norm auto|keep] [--out model.json] [--name NAME] [--json]\n\n' +
     '  --weights keep     (default) also write the file\'s weights as model.weights (NLCK) beside the spec; runs start from them\n' +
     '  --weights reinit   the architecture only: runs start from the seeded initialisation\n' +
+    '  --norm auto        (default) each BatchNormalization follows the run\'s norm setting (studies swap it)\n' +
+    '  --norm keep        batch norm with the file\'s epsilon and momentum, whatever the run\'s settings\n' +
     '  --out FILE.json    where to write the spec (default: FILE.json beside FILE.onnx)\n' +
     '  --name NAME        the model\'s name (default: the file name)\n\n' +
     '  Export from PyTorch with training=torch.onnx.TrainingMode.PRESERVE (module in eval mode) or\n' +
     '  TRAINING to keep BatchNorm as its own node; the default EVAL export folds BN into the conv.',
   async run(argv) {
-    const { values, positionals } = parse(argv, { ...globalOptions, weights: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' } });
+    const { values, positionals } = parse(argv, { ...globalOptions, weights: { type: 'string' }, norm: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('give exactly one .onnx file');
     const weights = (values.weights as string | undefined) ?? 'keep';
     if (weights !== 'keep' && weights !== 'reinit') throw new UsageError(`--weights expects keep or reinit, got "${weights}"`);
+    const norm = (values.norm as string | undefined) ?? 'auto';
+    if (norm !== 'auto' && norm !== 'keep') throw new UsageError(`--norm expects auto or keep, got "${norm}"`);
     const file = positionals[0];
     const outFile = (values.out as string | undefined) ?? file.replace(/\.onnx$/i, '') + '.json';
     if (!outFile.toLowerCase().endsWith('.json')) throw new UsageError(`--out must name a .json file, got "${outFile}"`);
-    const r = importModel({ file, weights, out: outFile, ...(values.name ? { name: values.name as string } : {}) });
+    const r = importModel({ file, weights, norm, out: outFile, ...(values.name ? { name: values.name as string } : {}) });
     if (values.json) {
       out(JSON.stringify({ spec: r.spec, weights_file: r.weightsFile, weights: r.weights, params: r.summary.totalParams, graph: r.graph, report: r.report }));
       return 0;

@@ -1,7 +1,8 @@
 /** ONNX commands: export (parity-checked), infer (onnxruntime-node on a dataset), bench-infer. */
+import { CHECKPOINT_HELP } from '../../contract/checkpoint';
 import type { ExportResult, InferBenchResult, InferResult } from '../../contract/onnx';
 import { inferFile } from '../../services/onnx';
-import { intFlag, parse, UsageError } from '../args';
+import { intFlag, parse, UsageError, checkpointFlag } from '../args';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { globalOptions, out, withServices, workspaceDir, writeOutFile, type Command } from '../common';
@@ -12,13 +13,13 @@ export const exportCmd: Command = {
   name: 'export',
   summary: 'export a run to ONNX (best checkpoint, else last), verified against tfjs on real test images',
   usage:
-    'normlab export RUN [--out FILE.onnx [--force]] [--fold-bn] [--opset N] [--bake-normalization] [--checkpoint best|last] [--json] [--workspace DIR]\n\n' +
+    'normlab export RUN [--out FILE.onnx [--force]] [--fold-bn] [--opset N] [--bake-normalization] [--checkpoint best|last|recalibrated] [--json] [--workspace DIR]\n\n' +
     '  --out FILE.onnx          a copy here (the export itself stays in the run\'s exports/ folder); FILE.onnx.json gets the parity check and audit.\n' +
     '                           Never overwrites an existing file without --force, never writes through a symbolic link\n' +
     '  --fold-bn                fold each batch norm into the conv before it (W\' = W·γ/σ, b\' = β − γ·μ/σ)\n' +
     '  --opset N                ONNX opset 13–21 (default 17: LayerNormalization; 21: GroupNormalization)\n' +
     '  --bake-normalization     put (x − mean)/std in the graph: the model then takes raw pixels in [0, 1]\n' +
-    '  --checkpoint best|last   which checkpoint (default best, falling back to last)',
+    `  --checkpoint TAG         ${CHECKPOINT_HELP}`,
   async run(argv) {
     const { values, positionals } = parse(argv, {
       ...globalOptions,
@@ -32,7 +33,7 @@ export const exportCmd: Command = {
     if (positionals.length !== 1) throw new UsageError('give exactly one run id');
     const checkpoint = values.checkpoint as string | undefined;
     const outFile = values.out as string | undefined;
-    if (checkpoint !== undefined && checkpoint !== 'best' && checkpoint !== 'last') throw new UsageError(`--checkpoint expects best or last, got "${checkpoint}"`);
+    const tag = checkpointFlag(checkpoint);
     if (outFile !== undefined && !outFile.toLowerCase().endsWith('.onnx')) throw new UsageError(`--out must name a .onnx file, got "${outFile}"`);
     const force = Boolean(values.force);
     const target = outFile ? resolve(outFile) : undefined;
@@ -43,7 +44,7 @@ export const exportCmd: Command = {
       foldBn: Boolean(values['fold-bn']),
       bakeNormalization: Boolean(values['bake-normalization']),
       ...(values.opset !== undefined ? { opset: intFlag('opset', values.opset, 13, 21) } : {}),
-      ...(checkpoint ? { checkpoint: checkpoint as 'best' | 'last' } : {}),
+      ...(tag ? { checkpoint: tag } : {}),
     };
     let r = (await withServices(workspaceDir(values.workspace), (s) => s.handle('onnx.export', req))) as ExportResult;
     if (target) {

@@ -1,15 +1,17 @@
 /** Study commands: study (run a preset and write a report), compare, misclassified. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../../contract/api';
-import type { CompareResult, CompareRow, MisclassifiedResult, StudyStartResult, WeightsResult } from '../../contract/study';
+import type { EpochMetrics, JobInfo, RunRecord } from '../../contract/api';
+import type { CompareResult, CompareRow, MisclassifiedResult, StudyDetail, StudyStartResult, WeightsResult } from '../../contract/study';
+import type { SlurmOptions } from '../../contract/slurm';
+import { readSubmissions, systemSlurm } from '../../services/slurm';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
 import type { Services } from '../../services';
 import { MAX_PARALLEL } from '../../host/engine-host';
 import { defaultParallel } from '../../engine/threads';
-import { parse, UsageError } from '../args';
+import { parse, UsageError, checkpointFlag } from '../args';
 import { bar as barText, formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(2)}%`);
@@ -91,29 +93,123 @@ function galleryTargets(preset: string, compare: CompareResult): string[] {
   return compare.groups.slice(0, 8).map((g) => g.runIds[0]);
 }
 
+/**
+ * Writes the report folder of a study from its runs in the workspace (compare table, galleries,
+ * weights) and prints the summary; the local `study` command and the Slurm report job share it.
+ * Returns the exit status: 1 when some run did not finish.
+ */
+async function writeStudyReport(s: Services, studyId: string, preset: string, outDir: string, json: boolean, seconds?: number): Promise<number> {
+  const detail = (await s.handle('study.get', { id: studyId })) as StudyDetail;
+  const runs = detail.runs;
+  const failed = runs.filter((r) => r.status === 'failed' || r.status === 'cancelled' || r.status === 'interrupted');
+  if (failed.length === runs.length) throw new Error(`no run of study ${studyId} finished: ${failed.map((r) => `${r.name}: ${r.status}${r.error ? ` (${r.error})` : ''}`).join('; ')}`);
+  const ok = runs.filter((r) => r.epochsDone > 0).map((r) => r.id);
+  const compare = (await s.handle('runs.compare', { runIds: ok })) as CompareResult;
+  const misclassified: MisclassifiedResult[] = [];
+  for (const id of galleryTargets(preset, compare)) {
+    misclassified.push((await s.handle('analysis.misclassified', { runId: id, n: 25 })) as MisclassifiedResult);
+  }
+  const weights = (await s.handle('analysis.weights', { runIds: ok })) as WeightsResult;
+  const title = preset === 's6' ? 'S6: no L1/L2 vs L1 vs L2 vs L1+L2' : (listPresets().find((p) => p.id === preset)?.title ?? preset);
+  const report = writeReport(outDir, {
+    title, preset, study: { id: studyId, name: detail.study.name }, compare, misclassified, weights,
+    ...(seconds !== undefined ? { seconds } : {}),
+  });
+  if (json) {
+    out(JSON.stringify({
+      study_id: studyId, preset, report: join(outDir, 'index.html'), files: report.files,
+      runs: compare.table, failed: failed.map((r) => ({ id: r.id, status: r.status, error: r.error })), explanation: report.explanation,
+    }));
+  } else {
+    for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} ${valText(t)}  test ${pct(t.finalTestAcc)}  |w|<1e-3 ${pct(t.sparsity)}`);
+    for (const e of report.explanation) out(`• ${e}`);
+    out(`report: ${join(outDir, 'index.html')}`);
+    if (failed.length) out(`warning: ${failed.length} run(s) did not finish: ${failed.map((r) => `${r.name} (${r.status})`).join(', ')}`);
+  }
+  return failed.length ? 1 : 0;
+}
+
+/** `normlab study status STUDY`: every run's status merged with its Slurm task's state, and the report job. */
+async function studyStatus(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, globalOptions);
+  if (positionals.length !== 1) throw new UsageError('study status needs one study id (the study command printed it)');
+  return withServices(workspaceDir(values.workspace), async (s) => {
+    const d = (await s.handle('study.get', { id: positionals[0] })) as StudyDetail;
+    const subs = readSubmissions(s.workspace, d.study.id);
+    const reports = await Promise.all(subs.map(async (x) => {
+      const r = await systemSlurm.run('squeue', ['-h', '-t', 'all', '-j', x.reportJobId, '-o', '%T|%r']);
+      const [state, reason] = r.code === 0 ? r.stdout.trim().split('|') : [];
+      const written = existsSync(join(x.reportDir, 'index.html'));
+      return { ...x, report_state: state ? state.toLowerCase() : written ? 'completed' : 'unknown', ...(reason && reason !== 'None' ? { report_reason: reason } : {}), report_written: written };
+    }));
+    const counts: Record<string, number> = {};
+    for (const r of d.runs) counts[r.status] = (counts[r.status] ?? 0) + 1;
+    if (values.json) {
+      out(JSON.stringify({ study: d.study, counts, runs: d.runs, slurm: reports }));
+      return 0;
+    }
+    out(`study ${d.study.id} (${d.study.name}, ${d.study.preset}): ${d.runs.length} runs — ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+    for (const x of reports) out(`slurm array job ${x.jobId}; report job ${x.reportJobId} ${x.report_state}${x.report_reason ? ` (${x.report_reason})` : ''}; report ${x.report_written ? join(x.reportDir, 'index.html') : `not written yet (${x.reportDir})`}`);
+    for (const r of d.runs) {
+      const task = r.slurm ? `${r.slurm.jobId}_${r.slurm.taskId} ${r.slurm.state ?? ''}${r.slurm.note ? ` (${r.slurm.note})` : ''}` : 'local';
+      out(`${r.id}  ${(r.name || r.id).padEnd(30).slice(0, 30)} ${r.status.padEnd(12)} ${`${r.epochsDone}/${r.settings.epochs}`.padEnd(6)} best ${pct(r.bestTestAcc)}  ${task}${r.error && r.status !== 'done' ? `  — ${r.error}` : ''}`);
+    }
+    return 0;
+  });
+}
+
+/** `normlab study report STUDY --out DIR`: the report of a study whose runs have ended (the Slurm report job runs this). */
+async function studyReport(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...globalOptions, out: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('study report needs one study id');
+  if (typeof values.out !== 'string' || !values.out) throw new UsageError('--out DIR is required (the report folder)');
+  const outDir = resolve(values.out);
+  return withServices(workspaceDir(values.workspace), async (s) => {
+    const d = (await s.handle('study.get', { id: positionals[0] })) as StudyDetail;
+    const open = d.runs.filter((r) => r.status === 'queued' || r.status === 'running');
+    if (open.length) out(`note: ${open.length} run(s) have not ended (${open.map((r) => `${r.name}: ${r.status}`).join(', ')}); the report shows what they have so far`);
+    return writeStudyReport(s, d.study.id, d.study.preset, outDir, Boolean(values.json));
+  });
+}
+
 export const study: Command = {
   name: 'study',
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
     'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--epochs N] [--train-limit N] [--test-limit N]\n' +
-    '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--parallel N] [--workspace DIR] [--json]\n\n' +
+    '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--parallel N] [--workspace DIR] [--json]\n' +
+    '       [--executor local|slurm] [--partition P] [--time T] [--cpus-per-task N] [--sbatch-arg ARG …] [--no-requeue]\n' +
+    '       normlab study status STUDY_ID      runs with their Slurm task states, the report job\n' +
+    '       normlab study report STUDY_ID --out DIR\n\n' +
+    '--executor slurm submits one Slurm array job (one task per run, each `normlab train --run ID` with as many threads as\n' +
+    'CPUs per task) and a report job that runs when every task has ended, and returns at once with the job ids; --out is\n' +
+    'then where that job writes the report (default WORKSPACE/slurm/STUDY_ID/report). The workspace must be on a filesystem\n' +
+    'the compute nodes share. Tasks are requeueable (--no-requeue to refuse): a requeued task resumes from its last checkpoint.\n\n' +
     listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
     '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').' +
-    `\n--parallel N trains N runs at once, each on its own engine worker sharing one copy of the data (default: one per core, ${defaultParallel()} here);\n` +
+    `\n--parallel N (local executor) trains N runs at once, each on its own engine worker sharing one copy of the data (default: one per core, ${defaultParallel()} here);\n` +
     'runs with --threads 0 (auto) then get the cores divided between them (1 thread each at the default).',
   async run(argv) {
+    if (argv[0] === 'status') return studyStatus(argv.slice(1));
+    if (argv[0] === 'report') return studyReport(argv.slice(1));
     const { values, positionals } = parse(argv, {
       ...globalOptions,
       out: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
       'test-limit': { type: 'string' }, l1: { type: 'string' }, l2: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
       seeds: { type: 'string' }, name: { type: 'string' }, extend: { type: 'string' }, seed: { type: 'string' }, parallel: { type: 'string' },
+      executor: { type: 'string' }, partition: { type: 'string' }, time: { type: 'string' }, 'cpus-per-task': { type: 'string' },
+      'sbatch-arg': { type: 'string', multiple: true }, 'no-requeue': { type: 'boolean' },
     });
     const preset = positionals[0];
     if (!preset) throw new UsageError(`name a preset: ${PRESET_IDS.join(', ')}`);
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     if (!PRESET_IDS.includes(preset)) throw new UsageError(`unknown preset "${preset}"; use one of ${PRESET_IDS.join(', ')}`);
-    if (typeof values.out !== 'string' || !values.out) throw new UsageError('--out DIR is required (the report folder)');
-    const outDir = resolve(values.out);
+    const executor = values.executor ?? 'local';
+    if (executor !== 'local' && executor !== 'slurm') throw new UsageError(`--executor must be local or slurm, got "${executor}"`);
+    const slurmFlags = ['partition', 'time', 'cpus-per-task', 'sbatch-arg', 'no-requeue'].filter((f) => (values as Record<string, unknown>)[f] !== undefined);
+    if (executor === 'local' && slurmFlags.length) throw new UsageError(`--${slurmFlags[0]} belongs to --executor slurm`);
+    if (executor === 'local' && (typeof values.out !== 'string' || !values.out)) throw new UsageError('--out DIR is required (the report folder)');
+    const outDir = typeof values.out === 'string' && values.out ? resolve(values.out) : '';
     const overrides: Record<string, unknown> = {};
     if (values.data) overrides.data = values.data;
     const setNum = (flag: string, key: string, integer: boolean) => {
@@ -137,6 +233,34 @@ export const study: Command = {
     if (parallel !== undefined && (parallel < 1 || parallel > MAX_PARALLEL)) throw new UsageError(`--parallel expects 1..${MAX_PARALLEL}, got ${parallel}`);
     const json = Boolean(values.json);
     const t0 = performance.now();
+    if (executor === 'slurm') {
+      const cpus = num('cpus-per-task', values['cpus-per-task'], true);
+      const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+      const sbatchArgs = (values['sbatch-arg'] as string[] | undefined) ?? [];
+      const slurm: SlurmOptions = {
+        ...(str(values.partition) ? { partition: str(values.partition) } : {}),
+        ...(str(values.time) ? { time: str(values.time) } : {}),
+        ...(cpus !== undefined ? { cpusPerTask: cpus } : {}),
+        ...(sbatchArgs.length ? { sbatchArgs } : {}),
+        requeue: !values['no-requeue'],
+      };
+      return withServices(workspaceDir(values.workspace), async (s) => {
+        const started = (await s.handle('study.start', {
+          preset, overrides, params, executor, slurm, ...(outDir ? { reportDir: outDir } : {}),
+          ...(seeds ? { seeds } : {}), ...(values.name ? { name: values.name } : {}), ...(values.extend ? { studyId: values.extend } : {}),
+        })) as StudyStartResult;
+        const sub = started.slurm!;
+        if (json) {
+          out(JSON.stringify({ study_id: started.study.id, preset, executor, job_id: sub.jobId, report_job_id: sub.reportJobId, dir: sub.dir, report: join(sub.reportDir, 'index.html'), runs: started.runs.map((r) => ({ id: r.id, name: r.name, task: r.slurm?.taskId })) }));
+        } else {
+          out(`study ${started.study.id} (${preset}): ${started.runs.length} run(s) submitted to Slurm as array job ${sub.jobId} (tasks 0-${started.runs.length - 1})`);
+          for (const r of started.runs) out(`  task ${r.slurm?.taskId}: ${r.id}  ${r.name}`);
+          out(`report job ${sub.reportJobId} writes ${join(sub.reportDir, 'index.html')} when every task has ended`);
+          out(`logs in ${sub.dir}; follow with: normlab study status ${started.study.id}${values.workspace ? ` --workspace ${workspaceDir(values.workspace)}` : ''}`);
+        }
+        return 0;
+      });
+    }
     return withServices(workspaceDir(values.workspace), async (s) => {
       const seen = new Map<string, JobInfo>();
       const off = s.subscribe((event, payload) => {
@@ -152,33 +276,7 @@ export const study: Command = {
       }
       if (!json) out(`study ${started.study.id} (${preset}): ${started.runs.length} new run(s), ${started.study.runIds.length} in the study; report → ${outDir}`);
       await followJobs(s, started.runs, started.jobs, json, seen);
-      const runs = await Promise.all(started.study.runIds.map(async (id) => ((await s.handle('runs.get', { id })) as RunDetail).run));
-      const failed = runs.filter((r) => r.status === 'failed' || r.status === 'cancelled' || r.status === 'interrupted');
-      if (failed.length === runs.length) throw new Error(`no run of study ${started.study.id} finished: ${failed.map((r) => `${r.name}: ${r.status}${r.error ? ` (${r.error})` : ''}`).join('; ')}`);
-      const ok = runs.filter((r) => r.epochsDone > 0).map((r) => r.id);
-      const compare = (await s.handle('runs.compare', { runIds: ok })) as CompareResult;
-      const misclassified: MisclassifiedResult[] = [];
-      for (const id of galleryTargets(preset, compare)) {
-        misclassified.push((await s.handle('analysis.misclassified', { runId: id, n: 25 })) as MisclassifiedResult);
-      }
-      const weights = (await s.handle('analysis.weights', { runIds: ok })) as WeightsResult;
-      const title = preset === 's6' ? 'S6: no L1/L2 vs L1 vs L2 vs L1+L2' : (listPresets().find((p) => p.id === preset)?.title ?? preset);
-      const report = writeReport(outDir, {
-        title, preset, study: { id: started.study.id, name: started.study.name }, compare, misclassified, weights,
-        seconds: (performance.now() - t0) / 1000,
-      });
-      if (json) {
-        out(JSON.stringify({
-          study_id: started.study.id, preset, report: join(outDir, 'index.html'), files: report.files,
-          runs: compare.table, failed: failed.map((r) => ({ id: r.id, status: r.status, error: r.error })), explanation: report.explanation,
-        }));
-      } else {
-        for (const t of compare.table) out(`${t.name.padEnd(34).slice(0, 34)} ${valText(t)}  test ${pct(t.finalTestAcc)}  |w|<1e-3 ${pct(t.sparsity)}`);
-        for (const e of report.explanation) out(`• ${e}`);
-        out(`report: ${join(outDir, 'index.html')}`);
-        if (failed.length) out(`warning: ${failed.length} run(s) did not finish: ${failed.map((r) => `${r.name} (${r.status})`).join(', ')}`);
-      }
-      return failed.length ? 1 : 0;
+      return writeStudyReport(s, started.study.id, preset, outDir, json, (performance.now() - t0) / 1000);
     }, parallel !== undefined ? { parallel } : {});
   },
 };
@@ -221,16 +319,15 @@ export const compare: Command = {
 export const misclassified: Command = {
   name: 'misclassified',
   summary: 'first N misclassified test images of a run (actual/predicted names, confidence); --out FILE.png for a gallery',
-  usage: 'normlab misclassified RUN [--n 25] [--checkpoint last|best] [--out FILE.png] [--workspace DIR] [--json]',
+  usage: 'normlab misclassified RUN [--n 25] [--checkpoint best|last|recalibrated] [--out FILE.png] [--workspace DIR] [--json]',
   async run(argv) {
     const { values, positionals } = parse(argv, { ...globalOptions, n: { type: 'string' }, out: { type: 'string' }, checkpoint: { type: 'string' } });
     if (positionals.length !== 1) throw new UsageError('give exactly one run id');
     const file = typeof values.out === 'string' && values.out ? resolve(values.out) : undefined;
     const n = num('n', values.n, true) ?? 25;
-    const checkpoint = values.checkpoint ?? 'last';
-    if (checkpoint !== 'last' && checkpoint !== 'best') throw new UsageError(`--checkpoint must be last or best, got "${checkpoint}"`);
+    const checkpoint = checkpointFlag(values.checkpoint);
     return withServices(workspaceDir(values.workspace), async (s) => {
-      const r = (await s.handle('analysis.misclassified', { runId: positionals[0], n, checkpoint })) as MisclassifiedResult;
+      const r = (await s.handle('analysis.misclassified', { runId: positionals[0], n, ...(checkpoint ? { checkpoint } : {}) })) as MisclassifiedResult;
       if (file) {
         mkdirSync(dirname(file), { recursive: true });
         writeFileSync(file, svgToPng(gallerySvg(r, galleryTitle(r))));

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { DEFAULT_SETTINGS } from '../../contract/settings';
 import { s5Spec, type ModelSpec } from '../spec';
+import { inferShapes } from '../../model';
 import { gaussian, mulberry32 } from '../rng';
 import { batchNormTrain } from './batchnorm';
 
@@ -31,6 +32,31 @@ export interface S5ReferenceOptions {
   eps?: number;
 }
 
+type RefLayer =
+  | { type: 'conv'; name: string; filters: number; kernel: number; inChannels: number; bias: boolean; padding: 'valid' }
+  | { type: 'norm'; name: string; channels: number }
+  | { type: 'relu' | 'gap'; name: string }
+  | { type: 'dropout'; name: string; rate: number }
+  | { type: 'maxpool'; name: string; size: number }
+  | { type: 'dense'; name: string; units: number; inUnits: number };
+
+/** The S5 graph as the flat layer list this reference walks (square kernels, valid padding). */
+function s5Layers(spec: ModelSpec): RefLayer[] {
+  const shapes = inferShapes(spec);
+  return spec.nodes.flatMap((n): RefLayer[] => {
+    const x = shapes[n.inputs[0]];
+    switch (n.op) {
+      case 'conv2d': return [{ type: 'conv', name: n.name, filters: n.filters, kernel: n.kernel as number, inChannels: x[2], bias: n.bias ?? true, padding: 'valid' }];
+      case 'norm': return [{ type: 'norm', name: n.name, channels: x[x.length - 1] }];
+      case 'relu': case 'gap': return [{ type: n.op, name: n.name }];
+      case 'dropout': return [{ type: 'dropout', name: n.name, rate: n.rate }];
+      case 'maxpool': return [{ type: 'maxpool', name: n.name, size: n.kernel as number }];
+      case 'dense': return [{ type: 'dense', name: n.name, units: n.units, inUnits: x[0] }];
+      default: throw new Error(`the S5 reference has no ${n.op} node`);
+    }
+  });
+}
+
 /** Builds the S5 net's variables (He init from `seed`) and a step function. */
 export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
   const seed = o.seed ?? 1;
@@ -40,7 +66,7 @@ export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
   const vars = new Map<string, tf.Variable>();
   // tf.variable keeps its initial tensor alive as a separate handle: the tidy releases those.
   tf.tidy(() => {
-  for (const l of spec.layers) {
+  for (const l of s5Layers(spec)) {
     if (l.type === 'conv') {
       const n = l.kernel * l.kernel * l.inChannels * l.filters;
       const std = Math.sqrt(2 / (l.kernel * l.kernel * l.inChannels));
@@ -78,7 +104,7 @@ export function createS5Reference(o: S5ReferenceOptions = {}): S5Reference {
 
   const forward = (x: tf.Tensor4D, training: boolean): tf.Tensor2D => {
     let h: tf.Tensor = x;
-    for (const l of spec.layers) {
+    for (const l of s5Layers(spec)) {
       if (l.type === 'conv') {
         h = tf.conv2d(h as tf.Tensor4D, vars.get(`${l.name}/kernel`) as tf.Tensor4D, 1, l.padding);
         const b = vars.get(`${l.name}/bias`);

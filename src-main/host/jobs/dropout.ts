@@ -2,11 +2,12 @@
  * The dropout-ensemble job: loads a run's checkpoint and test split, samples K dropout masks and
  * compares their averaged prediction with the weight-scaled network.
  */
+import { missingCheckpointMessage, readCheckpointByRule } from '../../store/checkpoint-rule';
 import { noDropoutResult, type DropoutCheckpoint, type DropoutResult } from '../../contract/dropout';
 import { loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import {
@@ -31,24 +32,19 @@ export async function dropoutJob(p: DropoutJobPayload, ctx: JobContext): Promise
   const ws = new Workspace(ctx.workspace);
   const run = ws.getRun(p.runId);
   const runName = run.name || run.id;
-  let tag: DropoutCheckpoint = p.checkpoint;
-  let state = ws.readCheckpoint(p.runId, tag);
-  if (!state && tag === 'best') {
-    tag = 'last';
-    state = ws.readCheckpoint(p.runId, tag);
-  }
+  const { tag, state } = readCheckpointByRule(ws, p.runId, p.checkpoint);
   if (!state) {
     return {
       status: 'unavailable',
       reason: 'not-trained',
       runId: p.runId,
-      message: `Run "${runName}" has no ${p.checkpoint} checkpoint yet: it needs at least one finished epoch.`,
+      message: `${missingCheckpointMessage(runName, p.checkpoint)}.`,
     };
   }
   ctx.progress({ fraction: 0, message: 'loading the test set' });
   const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
-  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   if (!hasActiveDropout(spec)) return noDropoutResult(p.runId, runName);
   const pixels = shape[0] * shape[1] * shape[2];
   const split = limitSplit(data.test, p.testLimit, pixels);

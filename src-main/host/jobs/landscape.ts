@@ -3,12 +3,13 @@
  * 1-D interpolation initial → final and the trajectory projection for one run; and the
  * normalization lab's images. The grid is the cost: progress per row, cancel per point.
  */
+import { missingCheckpointMessage, readCheckpointByRule } from '../../store/checkpoint-rule';
 import type { LandscapeCheckpoint, LandscapeReport, LandscapeResult, NormLabReport } from '../../contract/landscape';
 import { loadDataset, loadRunDataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel } from '../../engine/model';
 import type { NamedWeights } from '../../engine/model-types';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import {
@@ -54,17 +55,12 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
   const ws = new Workspace(ctx.workspace);
   const run = ws.getRun(p.runId);
   const runName = run.name || run.id;
-  let tag: LandscapeCheckpoint = p.checkpoint;
-  let state = ws.readCheckpoint(p.runId, tag);
-  if (!state && tag === 'best') {
-    tag = 'last';
-    state = ws.readCheckpoint(p.runId, tag);
-  }
-  if (!state) throw new Error(`run "${runName}" has no ${p.checkpoint} checkpoint yet: it needs at least one finished epoch`);
+  const { tag, state } = readCheckpointByRule(ws, p.runId, p.checkpoint);
+  if (!state) throw new Error(missingCheckpointMessage(runName, p.checkpoint));
   ctx.progress({ fraction: 0, message: 'loading the evaluation slice' });
   const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
-  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   const slice = limitSplit(data.test, p.evalLimit, shape[0] * shape[1] * shape[2]);
   const final = state.weights;
   const notes: string[] = [];

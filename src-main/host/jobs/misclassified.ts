@@ -2,10 +2,12 @@
  * The misclassified-images job: loads a run's checkpoint, evaluates the test split in eval mode
  * and returns the first N images the model gets wrong.
  */
+import { missingCheckpointMessage, readCheckpointByRule } from '../../store/checkpoint-rule';
+import type { CheckpointTag } from '../../contract/checkpoint';
 import type { MisclassifiedResult } from '../../contract/study';
 import { loadRunDataset } from '../../data/dataset';
 import { buildModel } from '../../engine/model';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { evaluate, limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { pickMisclassified } from '../../analysis/misclassified';
@@ -14,7 +16,7 @@ import type { JobContext } from '../protocol';
 export interface MisclassifiedJobPayload {
   runId: string;
   n: number;
-  checkpoint: 'best' | 'last';
+  checkpoint: CheckpointTag;
   /** 0 = whole test split. */
   testLimit: number;
 }
@@ -23,18 +25,13 @@ export interface MisclassifiedJobPayload {
 export async function misclassifiedJob(p: MisclassifiedJobPayload, ctx: JobContext): Promise<MisclassifiedResult> {
   const ws = new Workspace(ctx.workspace);
   const run = ws.getRun(p.runId);
-  let tag = p.checkpoint;
-  let state = ws.readCheckpoint(p.runId, tag);
-  if (!state && tag === 'best') {
-    tag = 'last';
-    state = ws.readCheckpoint(p.runId, tag);
-  }
-  if (!state) throw new Error(`run "${run.name || run.id}" has no checkpoint yet: it needs at least one finished epoch`);
+  const { tag, state } = readCheckpointByRule(ws, p.runId, p.checkpoint);
+  if (!state) throw new Error(missingCheckpointMessage(run.name || run.id, p.checkpoint));
   ctx.progress({ fraction: 0.05, message: 'loading the test set' });
   const data = await loadRunDataset(run.settings, ctx.workspace);
   const shape: [number, number, number] = [data.info.height, data.info.width, data.info.channels];
   const pixels = shape[0] * shape[1] * shape[2];
-  const spec = s5Spec(run.settings, shape, data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, shape, data.info.classNames.length);
   const split = limitSplit(data.test, p.testLimit, pixels);
   const model = buildModel(spec, run.settings.seed);
   try {

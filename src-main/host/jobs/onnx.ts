@@ -2,6 +2,7 @@
  * Worker jobs for ONNX: export a run's checkpoint (verified against the tfjs model on real test
  * images before it is written), and the inference benchmark (tfjs predict vs onnxruntime-node).
  */
+import type { CheckpointTag } from '../../contract/checkpoint';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tensor as OrtTensor } from 'onnxruntime-node';
@@ -11,7 +12,7 @@ import { loadRunDataset, type Dataset } from '../../data/dataset';
 import { backendInfo } from '../../engine/backend';
 import { buildModel, type Model } from '../../engine/model';
 import type { TrainState } from '../../engine/model-types';
-import { s5Spec } from '../../engine/spec';
+import { specForSettings } from '../../engine/spec';
 import { exportOnnx, DEFAULT_OPSET } from '../../onnx/export';
 import { openSession, prepareInputs, verifyExport } from '../../onnx/runtime';
 import { nodeFileLayer } from '../../store/file-layer';
@@ -26,7 +27,7 @@ export interface ExportJobPayload {
   foldBn?: boolean;
   opset?: number;
   bakeNormalization?: boolean;
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointTag;
 }
 
 export interface BenchJobPayload {
@@ -63,23 +64,23 @@ interface Loaded {
   run: RunRecord;
   data: Dataset;
   state: TrainState;
-  tag: 'best' | 'last';
+  tag: CheckpointTag;
   model: Model;
 }
 
 /** The run's checkpoint ('best' when it has one, else 'last') in a tfjs model, and its dataset. */
-async function loadRunModel(workspace: string, runId: string, want?: 'best' | 'last'): Promise<Loaded> {
+async function loadRunModel(workspace: string, runId: string, want?: CheckpointTag): Promise<Loaded> {
   const ws = new Workspace(workspace);
   const run = ws.getRun(runId);
-  let tag: 'best' | 'last' = want ?? 'best';
+  let tag: CheckpointTag = want ?? 'best';
   let state = ws.readCheckpoint(runId, tag);
-  if (!state && !want) {
+  if (!state && (want === undefined || want === 'best')) {
     tag = 'last';
     state = ws.readCheckpoint(runId, tag);
   }
   if (!state) throw new Error(`run ${runId} has no ${want ?? 'best or last'} checkpoint yet; train at least one epoch first`);
   const data = await loadRunDataset(run.settings, workspace);
-  const spec = s5Spec(run.settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+  const spec = run.model ?? specForSettings(run.settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
   const model = buildModel(spec, run.settings.seed);
   try {
     model.setWeights(state.weights);
@@ -203,7 +204,7 @@ async function benchRun(p: BenchJobPayload, ctx: JobContext): Promise<InferBench
       tf.tidy(() => model.predict(tf.tensor4d(nhwc.subarray(i * batch * per, (i + 1) * batch * per), [batch, height, width, channels])).dataSync());
     });
     rows.push({ engine: 'tfjs', label: `tfjs predict (${backendInfo()?.backend ?? 'unknown'})`, threads: null, imagesPerSecond: (batch * 1000) / msTf, msPerBatch: msTf });
-    const hasBn = model.spec.layers.some((l) => l.type === 'norm' && (l.norm.kind === 'batch' || l.norm.kind === 'ghost'));
+    const hasBn = model.spec.nodes.some((l) => l.op === 'norm' && (l.norm.kind === 'batch' || l.norm.kind === 'ghost'));
     const variants: { engine: 'ort' | 'ort-folded'; foldBn: boolean; label: string }[] = [{ engine: 'ort', foldBn: false, label: 'ONNX Runtime, BN kept' }];
     if (hasBn) variants.push({ engine: 'ort-folded', foldBn: true, label: 'ONNX Runtime, BN folded' });
     let k = 0;

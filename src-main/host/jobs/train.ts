@@ -7,16 +7,28 @@ import type { EpochMetrics, RunRecord, StepLosses } from '../../contract/api';
 import { loadRunDataset } from '../../data/dataset';
 import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
-import { countParams, s5Spec } from '../../engine/spec';
+import { countParams, specForSettings } from '../../engine/spec';
 import { trainRun } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
 import { currentOwner } from '../../store/owner';
 import { engineVersions } from '../versions';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { ModelGraph } from '../../contract/model-graph';
+import { isPreset } from '../../model';
+import { loadModelWeights } from '../../store/model-weights';
 import type { JobContext } from '../protocol';
 
 export interface TrainJobPayload {
   runId: string;
   resume: boolean;
+}
+
+/** The Slurm array task this process runs as (SLURM_ARRAY_JOB_ID / SLURM_ARRAY_TASK_ID), if any. */
+export function slurmTaskFromEnv(env: Record<string, string | undefined> = process.env): { jobId: string; taskId: number } | null {
+  const jobId = env.SLURM_ARRAY_JOB_ID;
+  const taskId = Number(env.SLURM_ARRAY_TASK_ID);
+  return jobId && /^\d+$/.test(jobId) && Number.isInteger(taskId) && taskId >= 0 ? { jobId, taskId } : null;
 }
 
 export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promise<{ status: string; run: RunRecord }> {
@@ -38,19 +50,27 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
     if (payload.resume) ws.cutForResume(id, resume?.epoch ?? 0);
     // Per-step losses of the epoch in flight: sent live, written with the epoch's metrics.
     let epochSteps: StepLosses = { epoch: 0, stepsPerEpoch: 0, points: [] };
-    const spec = s5Spec(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    // A resumed run keeps the graph it started with (its model file may have changed since).
+    const spec = (payload.resume && run.model) || specForSettings(settings, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    const slurm = slurmTaskFromEnv();
     update({
       status: 'running',
       owner: currentOwner(),
+      ...(slurm ? { slurm } : {}),
       started: run.started ?? new Date().toISOString(),
       backend: backendInfo()?.backend ?? 'unknown',
       versions: engineVersions(),
       dataset: data.info,
       splits: plannedSplitSizes(data.train, data.test.count, { ...settings, valSplit: settings.valSplit ?? 0 }),
       params: countParams(spec),
+      model: spec,
       error: undefined,
       epochsDone: resume?.epoch ?? 0,
     });
+    // A model file that names weights (an import that kept them): a new run starts from them.
+    const modelFile = !payload.resume && settings.model && !isPreset(settings.model) ? resolve(settings.model) : null;
+    const modelJson = modelFile ? (JSON.parse(readFileSync(modelFile, 'utf8')) as ModelGraph) : null;
+    const initialWeights = modelFile && modelJson ? (loadModelWeights(modelFile, modelJson) ?? undefined) : undefined;
     const result = await trainRun(
       settings,
       data,
@@ -90,13 +110,25 @@ export async function trainJob(payload: TrainJobPayload, ctx: JobContext): Promi
         onBnRecord: (r) => ws.appendBnRecord(id, r),
         onEngine: (e) => update({ backend: e.engine === 'onnxruntime' ? `onnxruntime (${e.threads} thread${e.threads === 1 ? '' : 's'})` : backendInfo()?.backend ?? 'unknown' }),
         isCancelled: () => ctx.cancelled(),
+        onStartWeights: (s) => update({ startWeights: { file: resolve(dirname(modelFile!), modelJson!.weights!), ...s } }),
       },
       resume ?? undefined,
       point?.bestWeights,
+      { spec, ...(initialWeights ? { initialWeights } : {}) },
     );
     result.model.dispose();
-    update({ status: result.status, finished: new Date().toISOString(), owner: undefined });
-    return { status: result.status, run };
+    // Stopped by a signal (SIGTERM: scancel, a time limit, preemption) rather than by the user:
+    // the run is interrupted, and a resume (or Slurm's requeue) continues from the last checkpoint.
+    const status = result.status === 'cancelled' && ctx.cancelReason?.() === 'interrupted' ? 'interrupted' : result.status;
+    update({
+      status,
+      finished: new Date().toISOString(),
+      owner: undefined,
+      ...(status === 'interrupted'
+        ? { error: `interrupted by SIGTERM after ${run.epochsDone} finished epoch${run.epochsDone === 1 ? '' : 's'}; the epoch in flight was dropped, a resume continues from the checkpoint of epoch ${run.epochsDone}` }
+        : {}),
+    });
+    return { status, run };
   } catch (e) {
     try {
       update({ status: 'failed', error: (e as Error).message, owner: undefined, finished: new Date().toISOString() });

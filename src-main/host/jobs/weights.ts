@@ -3,6 +3,8 @@
  * norms and sparsity over epochs from metrics.jsonl, and per-layer histograms of each epoch's
  * stored weights (weights/epoch-N, written by the train job; older runs have none).
  */
+import { readCheckpointByRule } from '../../store/checkpoint-rule';
+import type { CheckpointTag } from '../../contract/checkpoint';
 import type { EpochHistograms, RunWeights, WeightsResult } from '../../contract/study';
 import { Workspace } from '../../store/workspace';
 import {
@@ -12,7 +14,7 @@ import type { JobContext } from '../protocol';
 
 export interface WeightsJobPayload {
   runIds: string[];
-  checkpoint: 'best' | 'last';
+  checkpoint: CheckpointTag;
 }
 
 export const WEIGHTS_NOTE =
@@ -49,12 +51,7 @@ export function weightsOf(ws: Workspace, p: WeightsJobPayload, progress?: (i: nu
   const runs: RunWeights[] = p.runIds.map((id, i) => {
     progress?.(i);
     const run = ws.getRun(id);
-    let tag = p.checkpoint;
-    let state = ws.readCheckpoint(id, tag);
-    if (!state && tag === 'best') {
-      tag = 'last';
-      state = ws.readCheckpoint(id, tag);
-    }
+    const { tag, state } = readCheckpointByRule(ws, id, p.checkpoint);
     const metrics = ws.readMetrics(id);
     const stats = state ? layerWeights(state.weights) : { layers: [], overall: { count: 0, norm: 0, sparsity: {}, hist: logAbsHistogram([]) } };
     const trainCount = run.dataset?.trainCount ?? run.settings.trainLimit;

@@ -180,7 +180,7 @@ describe('precise BN on a real run', () => {
   });
 
   test('lag per epoch from the records and exactly from the checkpoint; ghost spreads shrink with the virtual batch', () => {
-    expect(report.lag.map((p) => p.source)).toEqual(['records (20 in the epoch)', 'checkpoint:last']);
+    expect(report.lag.map((p) => p.source)).toEqual(['records (20 in the epoch)', 'checkpoint:best']);
     for (const p of report.lag) for (const l of Object.values(p.layers)) expect(Number.isFinite(l.meanLag)).toBe(true);
     // The exact point is |running − population| / σ averaged over channels, from the report's own numbers.
     const st = report.stats.norm1;

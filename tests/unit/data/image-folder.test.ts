@@ -5,7 +5,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encode as encodePng } from 'fast-png';
+import { decode as decodePng, encode as encodePng } from 'fast-png';
+import { tilePng } from '../../../src-main/analysis/gallery';
 import * as jpeg from 'jpeg-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clearDatasetCache, loadDataset } from '../../../src-main/data/dataset';
@@ -80,6 +81,12 @@ describe('image folders', () => {
     // Blue is 40 on tinted images and the digit on grey ones: three different means.
     expect(new Set(stats.mean.map((m) => m.toFixed(4))).size).toBe(3);
     expect(stats.mean[1]).toBeLessThan(stats.mean[0]);
+  });
+
+  it('colour images stay colour in gallery tiles (misclassified PNG export)', () => {
+    const tile = decodePng(tilePng(tinted(0), [28, 28, 3]));
+    expect(tile.channels).toBe(3);
+    expect(Array.from(tile.data.subarray(0, 3 * 784))).toEqual(Array.from(tinted(0)));
   });
 
   it('3-channel inputs train', async () => {

@@ -5,6 +5,7 @@ import { gatherBatch } from '../../../src-main/data/normalize';
 import { buildModel, type Model } from '../../../src-main/engine/model';
 import { mulberry32 } from '../../../src-main/engine/rng';
 import { s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
+import { fromLayers } from '../model/legacy';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
 
 let data: Dataset | undefined;
@@ -30,20 +31,20 @@ export async function testTensor(n: number): Promise<tf.Tensor4D> {
 
 /** Dropout → dense: the logits are linear in the mask, so their mean over masks is the weight-scaled logits. */
 export function linearSpec(rate: number): ModelSpec {
-  return {
+  return fromLayers({
     input: [28, 28, 1],
     classes: 10,
     layers: [
       { type: 'dropout', name: 'drop0', rate },
       { type: 'dense', name: 'fc', units: 10, inUnits: 784, bias: true },
     ],
-  };
+  });
 }
 
 /** The S5 net with BN and dropout `rate` after every 3×3 block (rate 0 keeps the layers). */
 export function s5WithDropout(rate: number): ModelSpec {
   const spec = s5Spec({ ...DEFAULT_SETTINGS, norm: 'batch', dropout: 0.1 });
-  return { ...spec, layers: spec.layers.map((l) => (l.type === 'dropout' ? { ...l, rate } : l)) };
+  return { ...spec, nodes: spec.nodes.map((l) => (l.op === 'dropout' ? { ...l, rate } : l)) };
 }
 
 /**

@@ -43,7 +43,7 @@ function jobCtx(): JobContext {
 }
 
 const settings = (o: Partial<TrainSettings>): TrainSettings => ({
-  ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 1000, testLimit: 300, batch: 50, lr: 0.05, norm: 'batch', ...o,
+  ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 3000, testLimit: 300, batch: 50, lr: 0.05, norm: 'batch', ...o,
 });
 
 const analyze = (params: unknown) => dispatch(table, 'dropout.analyze', params) as Promise<DropoutResult>;
@@ -86,7 +86,7 @@ describe('dropout.analyze', () => {
   test('a run with no checkpoint yet says it needs a finished epoch', async () => {
     const r = await analyze({ runId: untrained, samples: 2 });
     expect(r).toMatchObject({ status: 'unavailable', reason: 'not-trained' });
-    expect((r as { message: string }).message).toMatch(/no best checkpoint yet: it needs at least one finished epoch/);
+    expect((r as { message: string }).message).toMatch(/has no checkpoint yet: it needs at least one finished epoch/);
   });
 
   test('bad requests name the field', async () => {

@@ -5,6 +5,7 @@ import { buildModel } from '../../../src-main/engine/model';
 import { countParams, forwardMacs, s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
 import { loadDataset } from '../../../src-main/data/dataset';
+import { fromLayers } from '../model/legacy';
 
 beforeAll(async () => {
   await initBackend();
@@ -34,10 +35,10 @@ describe('S5 model', () => {
     expect(hand).toBe(1_102_912);
     expect(forwardMacs(s5Spec(DEFAULT_SETTINGS))).toBe(hand);
     // A 5×5 'same' conv on a 3-channel 8×8 input (8·8·4·25·3), then dense over the 256 flattened values.
-    const same: ModelSpec = { input: [8, 8, 3], classes: 2, layers: [
+    const same: ModelSpec = fromLayers({ input: [8, 8, 3], classes: 2, layers: [
       { type: 'conv', name: 'c', filters: 4, kernel: 5, inChannels: 3, bias: false, padding: 'same' },
       { type: 'dense', name: 'd', units: 2, inUnits: 256, bias: true },
-    ] };
+    ] });
     expect(forwardMacs(same)).toBe(8 * 8 * 4 * 25 * 3 + 256 * 2);
   });
 });
@@ -64,7 +65,7 @@ describe('model details', () => {
 
   it('dropout: inverted scaling at train (mean preserved), identity at eval, seeded masks', async () => {
     const ds = await loadDataset('mnist-sample');
-    const spec = { input: [28, 28, 1] as [number, number, number], classes: 1, layers: [{ type: 'dropout' as const, name: 'drop', rate: 0.3 }, { type: 'gap' as const, name: 'gap' }] };
+    const spec = fromLayers({ input: [28, 28, 1], classes: 1, layers: [{ type: 'dropout', name: 'drop', rate: 0.3 }, { type: 'gap', name: 'gap' }] });
     const m = buildModel(spec, 1);
     const x = tf.tensor4d(Float32Array.from(ds.train.images.subarray(0, 64 * 784), (v) => v / 255), [64, 28, 28, 1]);
     const { inputs } = m.forwardWithTaps(x, ['gap'], { training: true, dropoutSeed: 11 });
@@ -106,7 +107,8 @@ describe('model details', () => {
     expect(() => b.setWeights({ ...w, 'fc/bias': { shape: [3], data: new Float32Array(3) } })).toThrow('weights: "fc/bias" has shape [3], the model needs [10]');
     const { ['conv1/kernel']: _drop, ...missing } = w;
     expect(() => b.setWeights(missing)).toThrow('weights: "conv1/kernel" is missing');
-    expect(() => buildModel({ ...spec, layers: spec.layers.map((l) => (l.name === 'conv2' ? { ...l, inChannels: 3 } : l)) }, 1)).toThrow(/conv2.*inChannels is 3 but the previous layer gives 8/);
+    expect(() => buildModel({ ...spec, nodes: spec.nodes.map((l) => (l.name === 'pool1' ? { ...l, inputs: ['conv2'] } : l)) }, 1)).toThrow(/node "trans1": the output "fc" does not depend on this node/);
+    expect(() => buildModel({ ...spec, nodes: spec.nodes.map((l) => (l.name === 'fc' ? { ...l, inputs: ['conv6'] } : l)) }, 1)).toThrow('node "fc" (inputs): dense needs a vector [units], got [4, 4, 16]: put flatten or gap before it');
     a.dispose();
     b.dispose();
   });

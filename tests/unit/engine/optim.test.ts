@@ -7,6 +7,7 @@ import { buildModel } from '../../../src-main/engine/model';
 import { trainStep } from '../../../src-main/engine/train';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
 import type { ModelSpec } from '../../../src-main/engine/spec';
+import { fromLayers } from '../model/legacy';
 
 beforeAll(async () => {
   await initBackend();
@@ -139,7 +140,7 @@ describe('regularizers and clipping', () => {
 
   // A net whose kernel sees only zero inputs has zero data gradient, so the kernel's update is
   // exactly the regularizer's: −lr·λ₁·sign(w), −lr·2λ₂·w, −lr·wd·w. The bias still learns.
-  const spec: ModelSpec = { input: [2, 2, 3], classes: 4, layers: [{ type: 'gap', name: 'gap' }, { type: 'dense', name: 'fc', units: 4, inUnits: 3, bias: true }] };
+  const spec: ModelSpec = fromLayers({ input: [2, 2, 3], classes: 4, layers: [{ type: 'gap', name: 'gap' }, { type: 'dense', name: 'fc', units: 4, inUnits: 3, bias: true }] });
   const step = (cfg: { l1?: number; l2?: number; weightDecay?: number; penalizeAll?: boolean }) => {
     const m = buildModel(spec, 7);
     const before = m.getWeights();

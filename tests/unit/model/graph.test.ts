@@ -4,7 +4,6 @@ import { MODEL_GRAPH_FORMAT, MODEL_PRESETS, type GraphNode, type ModelGraph } fr
 import {
   countParams, inferShapes, initialValue, paramSpecs, presetGraph, resolveGraph, stateSpecs, summarize, validateGraph, describeIssue,
 } from '../../../src-main/model';
-import { forwardMacs, s5Spec, countParams as legacyCount } from '../../../src-main/engine/spec';
 
 const settings = (o: Partial<TrainSettings> = {}): TrainSettings => ({ ...DEFAULT_SETTINGS, ...o });
 const graph = (nodes: GraphNode[], o: Partial<ModelGraph> = {}): ModelGraph => ({ format: MODEL_GRAPH_FORMAT, name: 't', input: [28, 28, 1], classes: 10, nodes, ...o });
@@ -12,21 +11,22 @@ const s5 = (o: Partial<TrainSettings> = {}) => resolveGraph(presetGraph('s5', se
 
 describe('the s5 preset', () => {
   it('has the S5 net\'s parameter names, shapes, count and MACs', () => {
-    for (const o of [{}, { norm: 'none' as const }, { bnPosition: 'after' as const, dropout: 0 }, { norm: 'group' as const, groups: 2 }, { convBias: true }]) {
-      const g = s5(o);
-      const legacy = s5Spec(settings(o));
-      expect(countParams(g)).toBe(legacyCount(legacy));
-      const names = paramSpecs(g).map((p) => p.name);
-      const expected: string[] = [];
-      for (const l of legacy.layers) {
-        if (l.type === 'conv' || l.type === 'dense') expected.push(`${l.name}/kernel`, ...(l.bias ? [`${l.name}/bias`] : []));
-        if (l.type === 'norm') expected.push(`${l.name}/gamma`, `${l.name}/beta`);
-      }
-      expect(names).toEqual(expected);
-      // Node order and names equal the flat layer list's.
-      expect(g.nodes.map((n) => n.name)).toEqual(legacy.layers.map((l) => l.name));
-      expect(summarize(g).totalMacs).toBe(forwardMacs(legacy));
-    }
+    // The names checkpoints written before graphs key on (engine/spec.ts's flat S5 list).
+    const blocks = ['conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'conv6'];
+    const expected = (bias: boolean, norm: boolean) => [
+      ...blocks.slice(0, 2).flatMap((c, i) => [`${c}/kernel`, ...(bias ? [`${c}/bias`] : []), ...(norm ? [`norm${i + 1}/gamma`, `norm${i + 1}/beta`] : [])]),
+      'trans1/kernel',
+      ...blocks.slice(2).flatMap((c, i) => [`${c}/kernel`, ...(bias ? [`${c}/bias`] : []), ...(norm ? [`norm${i + 3}/gamma`, `norm${i + 3}/beta`] : [])]),
+      'fc/kernel', 'fc/bias',
+    ];
+    expect(paramSpecs(s5()).map((p) => p.name)).toEqual(expected(false, true));
+    expect(paramSpecs(s5({ norm: 'none' })).map((p) => p.name)).toEqual(expected(true, false));
+    expect(paramSpecs(s5({ convBias: true, bnPosition: 'after' })).map((p) => p.name)).toEqual(expected(true, true));
+    expect(countParams(s5({ norm: 'none' }))).toBe(8806);
+    expect(countParams(s5({ convBias: true }))).toBe(8974);
+    expect(s5({ dropout: 0.1 }).nodes.map((n) => n.name).slice(0, 9)).toEqual(['conv1', 'norm1', 'relu1', 'drop1', 'conv2', 'norm2', 'relu2', 'drop2', 'trans1']);
+    expect(s5({ bnPosition: 'after' }).nodes.map((n) => n.name).slice(0, 4)).toEqual(['conv1', 'relu1', 'norm1', 'drop1']);
+    expect(summarize(s5()).totalMacs).toBe(1_102_912);
     expect(countParams(s5())).toBe(8890);
     expect(paramSpecs(s5()).find((p) => p.name === 'conv2/kernel')?.shape).toEqual([3, 3, 8, 16]);
     expect(stateSpecs(s5()).map((s) => s.name).slice(0, 2)).toEqual(['norm1/running_mean', 'norm1/running_var']);

@@ -67,6 +67,15 @@ describe('normlab import-model', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('norm nodes are placeholders by default (the run decides); --norm keep writes batch norm with the file\'s ε and momentum', async () => {
+    const auto = JSON.parse(readFileSync(join(dir, 'res.json'), 'utf8'));
+    expect(auto.nodes.find((n: { name: string }) => n.name === 'res1.bn1').norm).toBe('auto');
+    const out = join(dir, 'res-keep.json');
+    expect(await main(['import-model', fixturePath('resnet_tiny'), '--norm', 'keep', '--out', out])).toBe(0);
+    const kept = JSON.parse(readFileSync(out, 'utf8'));
+    expect(kept.nodes.find((n: { name: string }) => n.name === 'res1.bn1').norm).toEqual({ kind: 'batch', momentum: 0.1, eps: 1e-5, convention: 'pytorch' });
+  });
+
   it('usage errors: no file, a bad --weights', async () => {
     expect(await main(['import-model'])).toBe(2);
     expect(await main(['import-model', fixturePath('mlp'), '--weights', 'some'])).toBe(2);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { buildModel } from '../../../src-main/engine/model';
 import type { ModelSpec } from '../../../src-main/engine/spec';
+import { fromLayers } from '../model/legacy';
 import { exportOnnx, hwioToOihw, readOnnxInfo, ExportError } from '../../../src-main/onnx/export';
 import { inferOnnx, openSession, prepareInputs, verifyExport } from '../../../src-main/onnx/runtime';
 import { perturbedModel, pythonOnnx, specFor, testImages } from './helpers';
@@ -32,13 +33,14 @@ describe('layout and folding by hand', () => {
   });
 
   test('a folded 1×1 conv + BN computes γ(w·x − μ)/√(σ²+ε) + β', async () => {
-    const spec: ModelSpec = {
+    const spec: ModelSpec = fromLayers({
       input: [1, 1, 1], classes: 1,
       layers: [
         { type: 'conv', name: 'c', filters: 1, kernel: 1, inChannels: 1, bias: false, padding: 'valid' },
         { type: 'norm', name: 'bn', channels: 1, norm: { kind: 'batch', momentum: 0.1, eps: 0.01, convention: 'pytorch' } },
+        { type: 'gap', name: 'gap' },
       ],
-    };
+    });
     const w = {
       'c/kernel': { shape: [1, 1, 1, 1], data: new Float32Array([2]) },
       'bn/gamma': { shape: [1], data: new Float32Array([3]) },
@@ -169,9 +171,10 @@ describe('metadata, audit and errors', () => {
     const spec = specFor({ norm: 'none' });
     const model = buildModel(spec, 1);
     const w = model.getWeights();
-    const bad = { ...spec, layers: [...spec.layers.slice(0, 2), { type: 'swish', name: 'act7' } as never, ...spec.layers.slice(2)] };
+    const nodes = spec.nodes.map((n, i) => (i === 2 ? { ...n, inputs: ['act7'] } : n));
+    const bad = { ...spec, nodes: [...nodes.slice(0, 2), { op: 'leaky_relu' as const, alpha: 0.1, name: 'act7', inputs: [spec.nodes[1].name] }, ...nodes.slice(2)] };
     expect(() => exportOnnx(bad, w, { metadata: {} })).toThrow(ExportError);
-    expect(() => exportOnnx(bad, w, { metadata: {} })).toThrow(/layer act7 has type "swish", which the ONNX exporter cannot express/);
+    expect(() => exportOnnx(bad, w, { metadata: {} })).toThrow(/the exporter cannot express leaky_relu node act7/);
     const missing = { ...w };
     delete missing['conv3/kernel'];
     expect(() => exportOnnx(spec, missing, { metadata: {} })).toThrow(/layer conv3: weight "conv3\/kernel" is missing/);

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
-import type { GraphNode } from '../../../src-main/contract/model-graph';
+import type { GraphNode, ModelGraph } from '../../../src-main/contract/model-graph';
+import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
+import { resolveGraph } from '../../../src-main/model';
 import { ImportError, importOnnx, oihwToHwio, torchStateKey } from '../../../src-main/onnx/import';
 import { referenceForward } from './graph-reference';
 import { fixtureBytes, fixtureExpect, fixtureImages, fixturePath, IMPORTABLE, maxDiff } from './import-fixtures';
@@ -24,7 +26,8 @@ describe('import-model on the PyTorch fixtures', () => {
       expect(r.graph.classes).toBe(10);
       expect(learnable(r.weights!)).toBe(ex.params);
       const n = ex.images.indices.length;
-      const logits = referenceForward(r.graph, r.weights!, fixtureImages(n), n);
+      // 'auto' norms resolved as a default run resolves them (batch norm, momentum 0.1, ε 1e-5).
+      const logits = referenceForward(resolveGraph(r.graph, DEFAULT_SETTINGS) as ModelGraph, r.weights!, fixtureImages(n), n);
       const d = maxDiff(logits, ex.logits);
       expect(d.scale).toBeGreaterThan(0.1);
       expect(d.abs).toBeLessThan(1e-4 * Math.max(1, d.scale));
@@ -40,7 +43,9 @@ describe('import-model on the PyTorch fixtures', () => {
       ...['conv2d', 'norm', 'relu', 'conv2d', 'norm', 'relu', 'conv2d', 'norm', 'relu', 'conv2d', 'norm', 'relu', 'gap', 'dense'],
     ]);
     expect(byName(graph.nodes, 'b1.0')).toEqual({ name: 'b1.0', op: 'conv2d', inputs: ['input'], filters: 8, kernel: 3, bias: false });
-    expect(byName(graph.nodes, 'b1.1')).toEqual({ name: 'b1.1', op: 'norm', inputs: ['b1.0'], norm: { kind: 'batch', momentum: 0.1, eps: 1e-5, convention: 'pytorch' } });
+    expect(byName(graph.nodes, 'b1.1')).toEqual({ name: 'b1.1', op: 'norm', inputs: ['b1.0'], norm: 'auto' });
+    const kept = importOnnx(fixtureBytes('s5like'), 's5like.onnx', { norm: 'keep' }).graph;
+    expect(byName(kept.nodes, 'b1.1')).toEqual({ name: 'b1.1', op: 'norm', inputs: ['b1.0'], norm: { kind: 'batch', momentum: 0.1, eps: 1e-5, convention: 'pytorch' } });
     expect(byName(graph.nodes, 'pool.maxpool')).toMatchObject({ op: 'maxpool', kernel: 2, inputs: ['t1'] });
     expect(byName(graph.nodes, 'fc')).toEqual({ name: 'fc', op: 'dense', inputs: ['gap'], units: 10, bias: true });
     expect(report.dropped).toEqual([{ node: '/Flatten', op: 'Flatten', why: 'flatten after global pooling (already flat here)' }]);
@@ -131,13 +136,13 @@ function node(opType: string, name: string, input: string[], output: string[], a
           : Number.isInteger(v) ? { name: k, type: onnx.AttributeProto.AttributeType.INT, i: v } : { name: k, type: onnx.AttributeProto.AttributeType.FLOAT, f: v }),
   });
 }
-function modelBytes(nodes: ReturnType<typeof node>[], inits: ReturnType<typeof tensor>[], inShape = [1, 1, 4, 4], out = 'y'): Uint8Array {
+function modelBytes(nodes: ReturnType<typeof node>[], inits: ReturnType<typeof tensor>[], inShape = [1, 1, 4, 4], out = 'y', batch: number | string = 'n'): Uint8Array {
   const vi = (name: string, dims: (number | string)[]) => ({
     name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
   });
   const m = onnx.ModelProto.create({
     irVersion: 8, opsetImport: [{ domain: '', version: 14 }], producerName: 'test',
-    graph: { name: 'g', node: nodes, initializer: inits, input: [vi('x', ['n', ...inShape.slice(1)])], output: [vi(out, ['n', 3])] },
+    graph: { name: 'g', node: nodes, initializer: inits, input: [vi('x', [batch, ...inShape.slice(1)])], output: [vi(out, [batch, 3])] },
   });
   return onnx.ModelProto.encode(m).finish();
 }
@@ -192,10 +197,52 @@ describe('import-model on hand-built graphs', () => {
     }
   });
 
+  it('a file exported with a fixed batch of 1: Reshape to the constant [1, -1] is still a flatten', () => {
+    const bytes = modelBytes(
+      [
+        node('Conv', 'conv', ['x', 'w'], ['c'], { kernel_shape: [3, 3] }),
+        node('Reshape', 'rs', ['c', 'shape'], ['d']),
+        node('Gemm', 'fc', ['d', 'W'], ['y'], { transB: 1 }),
+      ],
+      [tensor('w', [2, 1, 3, 3], new Array(18).fill(0.5)), int64('shape', [1, -1]), tensor('W', [3, 8], new Array(24).fill(0.1))],
+      [1, 1, 4, 4],
+      'y',
+      1,
+    );
+    const r = importOnnx(bytes, 'b1.onnx');
+    expect(r.graph.nodes.map((n) => n.op)).toEqual(['conv2d', 'flatten', 'dense']);
+  });
+
   it('oihwToHwio moves element [o, i, y, x] to [y, x, i, o]', () => {
     const w = Float32Array.from({ length: 2 * 3 * 2 * 2 }, (_, i) => i);
     const t = oihwToHwio(w, 2, 3, 2, 2);
     // [o=1, i=2, y=0, x=1] = ((1·3 + 2)·2 + 0)·2 + 1 = 21 → [y=0, x=1, i=2, o=1] = ((0·2 + 1)·3 + 2)·2 + 1 = 11
     expect(t[11]).toBe(21);
+  });
+});
+
+describe('import-model on damaged files', () => {
+  it('truncated or bit-flipped fixtures end in an ImportError (or import), never another exception', () => {
+    const base = fixtureBytes('resnet_tiny');
+    let state = 12345;
+    const rand = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let k = 0; k < 60; k++) {
+      const b = Uint8Array.from(base);
+      if (k % 2) {
+        const cut = Math.floor(rand() * b.length);
+        try {
+          importOnnx(b.subarray(0, cut), 'cut.onnx');
+        } catch (e) {
+          expect(e).toBeInstanceOf(ImportError);
+        }
+      } else {
+        for (let j = 0; j < 8; j++) b[Math.floor(rand() * b.length)] ^= 1 << Math.floor(rand() * 8);
+        try {
+          importOnnx(b, 'flipped.onnx');
+        } catch (e) {
+          expect(e).toBeInstanceOf(ImportError);
+        }
+      }
+    }
   });
 });

@@ -133,7 +133,7 @@ export async function killScenario(root: string, opts: { trainKills: number; exp
     const ws = checkAfterKill(root, bystanders, figures);
     const run = ws.getRun(runId);
     expect(run.status).toBe('interrupted');
-    expect(run.error).toMatch(/interrupted: process \d+ that owned this running run is gone/);
+    expect(run.error).toMatch(/interrupted: process \d+ (on \S+ )?that owned this running run is gone/);
     // Every epoch the CLI reported is on disk: its checkpoint is at least that far.
     const ck = ws.readCheckpoint(runId, 'last');
     expect(ck?.epoch ?? 0).toBeGreaterThanOrEqual(lastEpochSeen);

@@ -66,7 +66,7 @@ describe.skipIf(missing)(`kill -9 mid-epoch, then resume${missing ? ` (skipped: 
     expect(listed.code).toBe(0);
     const runs = JSON.parse(listed.stdout) as RunRecord[];
     expect(runs.map((r) => [r.id, r.status])).toEqual([[id, 'interrupted']]);
-    expect(runs[0].error).toMatch(/interrupted: process \d+ that owned this running run is gone/);
+    expect(runs[0].error).toMatch(/interrupted: process \d+ (on \S+ )?that owned this running run is gone/);
     const store = new Workspace(ws, { warn: () => undefined });
     expect(store.getRun(id).status).toBe('interrupted');
     expect(store.getRun(id).epochsDone).toBe(1);

@@ -26,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup());
 
-/** Starts the writer, waits for it to be ready, lets it write for `ms`, then kill -9. */
+/** Starts the writer, waits for its first checkpoint, lets it write for `ms` more, then kill -9. */
 function runAndKill(ws: string, runId: string, ms: number, poll: () => void): Promise<{ pid: number; startEpoch: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bundle, ws, runId, String(FLOATS)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,7 +37,7 @@ function runAndKill(ws: string, runId: string, ms: number, poll: () => void): Pr
     child.stderr.on('data', (d) => (err += d));
     child.stdout.on('data', (d) => {
       out += d;
-      if (!killedAt && out.includes('\n')) {
+      if (!killedAt && out.includes('wrote ')) {
         killedAt = Date.now();
         timer = setInterval(poll, 5);
         setTimeout(() => child.kill('SIGKILL'), ms);

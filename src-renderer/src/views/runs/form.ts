@@ -209,3 +209,18 @@ export function filterRuns(runs: readonly RunRecord[], text: string, status: str
     return words.every((w) => hay.includes(w));
   });
 }
+
+/** Who writes a run, for a person: "process 4242 on lab-3" or "Slurm job 55 task 3". */
+export function ownerLabel(owner: RunRecord['owner']): string {
+  if (!owner) return 'another process';
+  if (owner.kind === 'slurm') return `Slurm job ${owner.jobId}${owner.arrayTaskId !== undefined ? ` task ${owner.arrayTaskId}` : ''}`;
+  return `process ${owner.pid}${owner.host ? ` on ${owner.host}` : ''}`;
+}
+
+/**
+ * A queued or running run that this app can neither follow nor cancel: no job of ours drives it
+ * and it is no Slurm task of a study (those are followed by polling and cancelled with scancel).
+ */
+export function runsElsewhere(run: RunRecord, job: unknown): boolean {
+  return (run.status === 'running' || run.status === 'queued') && !job && !run.slurm;
+}
