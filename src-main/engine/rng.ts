@@ -2,21 +2,7 @@
  * Seeded randomness. Every random draw in training derives from (seed, purpose, epoch, step),
  * so a resumed run draws exactly what an uninterrupted one would.
  */
-export { gaussian, mulberry32 } from '../contract/math/rng';
-
-/** Mixes integers into one 32-bit seed (order matters). */
-export function deriveSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const p of parts) {
-    let x = p >>> 0;
-    for (let i = 0; i < 4; i++) {
-      h ^= x & 0xff;
-      h = Math.imul(h, 0x01000193) >>> 0;
-      x >>>= 8;
-    }
-  }
-  return h >>> 0;
-}
+export { deriveSeed, gaussian, mulberry32 } from '../contract/math/rng';
 
 /** Purposes, so that two streams from the same (seed, epoch, step) never coincide. */
 export const STREAM = { init: 1, shuffle: 2, dropout: 3, augment: 4, analysis: 5 } as const;

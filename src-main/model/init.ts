@@ -3,7 +3,7 @@
  * (never its position), so variants of one architecture — with or without dropout, L1/L2,
  * another BN position — start from bit-identical weights.
  */
-import { mulberry32 } from '../contract/math/rng';
+import { deriveSeed, mulberry32 } from '../contract/math/rng';
 import type { ParamSpec, StateSpec } from './op';
 
 /** FNV-1a over the UTF-16 code units of a text: a stable 32-bit key for a name. */
@@ -21,16 +21,7 @@ export function hashName(name: string): number {
 
 /** Mixes a seed, a purpose and a name into one 32-bit stream seed (order matters). */
 export function nameSeed(seed: number, purpose: number, name: string): number {
-  let h = 0x811c9dc5;
-  for (const p of [seed, purpose, hashName(name)]) {
-    let x = p >>> 0;
-    for (let i = 0; i < 4; i++) {
-      h ^= x & 0xff;
-      h = Math.imul(h, 0x01000193) >>> 0;
-      x >>>= 8;
-    }
-  }
-  return h >>> 0;
+  return deriveSeed(seed, purpose, hashName(name));
 }
 
 /** Purpose code of initialization streams (the engine's STREAM.init). */

@@ -20,3 +20,17 @@ export function gaussian(rng: () => number): number {
   while (u === 0) u = rng();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
 }
+
+/** Mixes integers into one 32-bit seed (FNV-1a over their bytes; order matters). */
+export function deriveSeed(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    let x = p >>> 0;
+    for (let i = 0; i < 4; i++) {
+      h ^= x & 0xff;
+      h = Math.imul(h, 0x01000193) >>> 0;
+      x >>>= 8;
+    }
+  }
+  return h >>> 0;
+}
