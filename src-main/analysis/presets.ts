@@ -17,7 +17,7 @@ interface PresetDef {
 
 /** Settings a user may set for a whole study; variant keys still win over them. */
 export const OVERRIDABLE: (keyof TrainSettings)[] = [
-  'data', 'epochs', 'trainLimit', 'testLimit', 'batch', 'lr', 'optimizer', 'momentum', 'schedule', 'seed', 'dropout', 'norm', 'earlyStop',
+  'data', 'model', 'valSplit', 'epochs', 'trainLimit', 'testLimit', 'batch', 'lr', 'optimizer', 'momentum', 'schedule', 'seed', 'dropout', 'norm', 'earlyStop',
 ];
 
 /*

@@ -12,6 +12,9 @@ export function slurmCpus(env: Record<string, string | undefined> = process.env)
 
 /** Runs the local queue trains at once by default: one per core. */
 export function defaultParallel(): number {
+  // NORMLAB_PARALLEL=N sets the default width (e.g. 1 for a queue that trains one run at a time).
+  const fromEnv = Number(process.env.NORMLAB_PARALLEL);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
   return Math.max(1, availableParallelism());
 }
 

@@ -47,11 +47,11 @@ describe.skipIf(missing)(`browser mode in Chromium${missing ? ` (skipped: ${miss
 
       // Nav: the overview is live; views not written yet are disabled, not faked.
       const navText = await page.locator('nav').innerText();
-      for (const label of ['Runs', 'Compare', 'BN', 'Dropout', 'Landscape', 'Weights', 'Misclassified', 'Export']) expect(navText).toContain(label);
+      for (const label of ['Model', 'Runs', 'Compare', 'BN', 'Dropout', 'Landscape', 'Weights', 'Misclassified', 'Export']) expect(navText).toContain(label);
       const disabled = await page.locator('nav [aria-disabled="true"]').count();
       const coming = await page.locator('nav small', { hasText: 'coming in this build' }).count();
       expect(coming).toBe(disabled);
-      expect(await page.locator('nav a').count() + disabled).toBe(9);
+      expect(await page.locator('nav a').count() + disabled).toBe(10);
       expect(await page.getByTestId('error-banner').count()).toBe(0);
 
       const shot = artifact('browser-mode.png');

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -49,6 +49,8 @@ describe.skipIf(missing)(`ONNX export${missing ? ` (skipped: ${missing})` : ''}`
 
   it('normlab export / infer / bench-infer', () => {
     const file = join(workspace, 'out', 's5.onnx');
+    // `--out` never creates folders (a typo'd path is an error, not a new tree): make it first.
+    mkdirSync(join(workspace, 'out'));
     const ex = normlab(['export', runId, '--out', file, '--fold-bn', '--json', '--workspace', workspace]);
     expect(ex.stderr).toBe('');
     expect(ex.code).toBe(0);

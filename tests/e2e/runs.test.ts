@@ -27,7 +27,8 @@ describe.skipIf(missing)(`Runs view in Chromium${missing ? ` (skipped: ${missing
   beforeAll(async () => {
     workspace = mkdtempSync(join(tmpdir(), 'normlab-e2e-runs-'));
     browser = await launchChromium();
-    server = await serve(workspace, { NORMLAB_BACKEND: 'wasm' });
+    // One run at a time, so the second run waits in the queue (the default trains one per core).
+    server = await serve(workspace, { NORMLAB_BACKEND: 'wasm', NORMLAB_PARALLEL: '1' });
   });
 
   afterAll(async () => {
