@@ -14,7 +14,7 @@ import { checkDataPaths, resolveRoots } from './data-roots';
 import { listKnownDatasets, loadRunDataset } from '../data/dataset';
 import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
-import { FEATURES, type ServiceContext } from './features';
+import { FEATURES, jobOutcome, type ServiceContext } from './features';
 import { localExecutor, type RunExecutor } from './executor';
 import { cancelTask, installSlurmLiveness, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
 
@@ -276,9 +276,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     emit,
     async runJob(kind, payload, meta) {
       const { done } = host.submit(kind, payload, { title: meta.title, jobKind: 'analysis', runId: meta.runId });
-      const value = (await done) as { status?: string } | undefined;
-      if (value && value.status === 'cancelled') throw new ApiError('cancelled', `${meta.title}: cancelled`);
-      return value;
+      return jobOutcome(await done, meta.title);
     },
     call: (method, params) => dispatch(table, method, params),
     watchSlurm: () => slurmWatch.touch(),
