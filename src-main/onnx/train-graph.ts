@@ -25,7 +25,7 @@
 import onnxProto from 'onnx-proto';
 import type { LossKind } from '../contract/settings';
 import type { NodeOp, ResolvedGraph as ModelSpec } from '../contract/model-graph';
-import { inferShapes, outputName } from '../model';
+import { inferShapes, opDef, outputName } from '../model';
 import { irVersionFor } from './export';
 import { StepBuilder, type Lowered, type TrainGraphBatchNorm, type TrainGraphDropout, type TrainGraphParam, type TrainLowering, type NodeOfOp } from './train-ops/builder';
 import { TRAIN_OPS } from './train-ops/table';
@@ -105,10 +105,11 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
   for (const node of spec.nodes) {
     const xs = node.inputs.map((s) => values.get(s)!);
     const lowering = TRAIN_OPS[node.op] as TrainLowering<NodeOp>;
-    const l = lowering.forward(node as NodeOfOp<NodeOp>, xs, { in: node.inputs.map((s) => shapes[s]), out: shapes[node.name] }, b);
+    const inShapes = node.inputs.map((s) => shapes[s]);
+    const l = lowering.forward(node as NodeOfOp<NodeOp>, xs, { in: inShapes, out: shapes[node.name] }, b);
     lowered.push(l);
     values.set(node.name, l.y);
-    upstream.set(node.name, node.op === 'conv2d' || node.op === 'dense' || node.op === 'norm' || node.inputs.some((s) => upstream.get(s)));
+    upstream.set(node.name, opDef(node).params(node, inShapes).length > 0 || node.inputs.some((s) => upstream.get(s)));
   }
   // The logits in tfjs' order: an image output is flattened in NHWC order.
   const outName = outputName(spec);
