@@ -174,7 +174,8 @@ function weight(weights: NamedWeights, node: string, param: string, shape: numbe
   }
   const n = shape.reduce((a, b) => a * b, 1);
   if (w.data.length !== n || wShape.length !== shape.length || wShape.some((d, i) => d !== shape[i])) {
-    throw new ExportError(`layer ${node}: weight "${name}" has shape [${wShape.join(', ')}]${w.data.length !== n ? ` (${w.data.length} values)` : ''}, expected [${shape.join(', ')}]`);
+    const declared = (wShape as number[]).reduce((a, b) => a * b, 1);
+    throw new ExportError(`layer ${node}: weight "${name}" has shape [${wShape.join(', ')}]${w.data.length !== declared ? ` (${w.data.length} values)` : ''}, expected [${shape.join(', ')}]`);
   }
   return w.data;
 }
