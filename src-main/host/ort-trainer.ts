@@ -37,7 +37,7 @@ export function chooseEngine(settings: Pick<TrainSettings, 'engine' | 'loss' | '
   }
   return {
     engine: 'onnxruntime',
-    reason: settings.engine === 'onnxruntime' ? 'engine onnxruntime was chosen' : 'auto: the model fits the onnxruntime training graph',
+    reason: settings.engine === 'onnxruntime' ? 'engine onnxruntime was chosen' : 'auto: onnxruntime trains every model graph',
     threads: resolveThreads(settings.threads),
   };
 }
@@ -170,7 +170,7 @@ export class OrtTrainer {
       const key = `${dropoutSeed}:${n}`;
       slot = this.prepared?.key === key ? this.prepared.slot : 0;
       const masks = this.prepared?.key === key ? this.maskSlots[slot] : this.drawMasks(slot, dropoutSeed, n);
-      this.graph.dropouts.forEach((d, i) => { feeds[`mask:${d.name}`] = new ort.Tensor('float32', masks[i], [n, ...d.chw]); });
+      this.graph.dropouts.forEach((d, i) => { feeds[`mask:${d.name}`] = new ort.Tensor('float32', masks[i], [n, ...d.dims]); });
     }
     const running = this.session.run(feeds);
     this.prepared = null;

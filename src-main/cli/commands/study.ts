@@ -6,6 +6,7 @@ import type { CompareResult, CompareRow, MisclassifiedResult, StudyDetail, Study
 import type { SlurmOptions } from '../../contract/slurm';
 import { systemSlurm } from '../../services/slurm';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
+import { isPreset } from '../../model';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
 import { defaultParallel, MAX_PARALLEL, type DoorServices } from '../../services';
@@ -174,7 +175,8 @@ export const study: Command = {
   name: 'study',
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
-    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--epochs N] [--train-limit N] [--test-limit N]\n' +
+    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--model PRESET|FILE.json] [--val-split F]\n' +
+    '       [--epochs N] [--train-limit N] [--test-limit N]\n' +
     '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--parallel N] [--workspace DIR] [--json]\n' +
     '       [--executor local|slurm] [--partition P] [--time T] [--cpus-per-task N] [--sbatch-arg ARG …] [--no-requeue]\n' +
     '       normlab study status STUDY_ID      runs with their Slurm task states, the report job\n' +
@@ -184,7 +186,11 @@ export const study: Command = {
     'then where that job writes the report (default WORKSPACE/slurm/STUDY_ID/report). The workspace must be on a filesystem\n' +
     'the compute nodes share. Tasks are requeueable (--no-requeue to refuse): a requeued task resumes from its last checkpoint.\n\n' +
     listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
-    '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').' +
+    '\n\n--model applies every variant to that model (default s5): the norms preset swaps every norm node whose norm is \'auto\',\n' +
+    'the dropout preset sets every dropout node whose rate is \'auto\'; variants that would train the same network on it are left out\n' +
+    '(with a note), and a study with nothing left to compare is refused. --val-split F holds F of the training split out for\n' +
+    'validation (default 0.1; 0 = the test split serves as validation, as in the course notebooks).' +
+    '\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').' +
     `\n--parallel N (local executor) trains N runs at once, each on its own engine worker sharing one copy of the data (default: one per core, ${defaultParallel()} here);\n` +
     'runs with --threads 0 (auto) then get the cores divided between them (1 thread each at the default).',
   async run(argv) {
@@ -192,7 +198,7 @@ export const study: Command = {
     if (argv[0] === 'report') return studyReport(argv.slice(1));
     const { values, positionals } = parse(argv, {
       ...globalOptions,
-      out: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
+      out: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' }, 'val-split': { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
       'test-limit': { type: 'string' }, l1: { type: 'string' }, l2: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
       seeds: { type: 'string' }, name: { type: 'string' }, extend: { type: 'string' }, seed: { type: 'string' }, parallel: { type: 'string' },
       executor: { type: 'string' }, partition: { type: 'string' }, time: { type: 'string' }, 'cpus-per-task': { type: 'string' },
@@ -210,6 +216,8 @@ export const study: Command = {
     const outDir = typeof values.out === 'string' && values.out ? resolve(values.out) : '';
     const overrides: Record<string, unknown> = {};
     if (values.data) overrides.data = values.data;
+    // A model file is recorded by its absolute path: the runs' workers (or Slurm tasks) read it from elsewhere.
+    if (typeof values.model === 'string' && values.model) overrides.model = isPreset(values.model) ? values.model : resolve(values.model);
     const setNum = (flag: string, key: string, integer: boolean) => {
       const v = num(flag, (values as Record<string, unknown>)[flag], integer);
       if (v !== undefined) overrides[key] = v;
@@ -220,6 +228,7 @@ export const study: Command = {
     setNum('lr', 'lr', false);
     setNum('batch', 'batch', true);
     setNum('seed', 'seed', true);
+    setNum('val-split', 'valSplit', false);
     const params: Record<string, number> = {};
     const l1 = num('l1', values.l1);
     const l2 = num('l2', values.l2);
@@ -248,6 +257,7 @@ export const study: Command = {
           ...(seeds ? { seeds } : {}), ...(values.name ? { name: values.name } : {}), ...(values.extend ? { studyId: values.extend } : {}),
         })) as StudyStartResult;
         const sub = started.slurm!;
+        for (const n of started.notes ?? []) process.stderr.write(`note: ${n}\n`);
         if (json) {
           out(JSON.stringify({ study_id: started.study.id, preset, executor, job_id: sub.jobId, report_job_id: sub.reportJobId, dir: sub.dir, report: join(sub.reportDir, 'index.html'), runs: started.runs.map((r) => ({ id: r.id, name: r.name, task: r.slurm?.taskId })) }));
         } else {
@@ -273,6 +283,7 @@ export const study: Command = {
         off();
       }
       if (!json) out(`study ${started.study.id} (${preset}): ${started.runs.length} new run(s), ${started.study.runIds.length} in the study; report → ${outDir}`);
+      for (const n of started.notes ?? []) process.stderr.write(`note: ${n}\n`);
       await followJobs(s, started.runs, started.jobs, json, seen);
       return writeStudyReport(s, started.study.id, preset, outDir, json, (performance.now() - t0) / 1000);
     }, parallel !== undefined ? { parallel } : {});

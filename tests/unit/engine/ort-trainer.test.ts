@@ -167,7 +167,7 @@ describe('onnxruntime training step', () => {
     expect(Array.from(ind)).toEqual([1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1]);
   });
 
-  it('chooses onnxruntime for every norm of the S5 net, tfjs for a model the graph cannot express', () => {
+  it('chooses onnxruntime for every norm of the S5 net and for any other graph; tfjs only when asked', () => {
     const s = (o: Partial<TrainSettings>) => settings(o);
     for (const norm of ['batch', 'ghost', 'layer', 'group', 'none'] as const) expect(chooseEngine(s({ norm }), s5Spec(s({ norm }))).engine).toBe('onnxruntime');
     expect(chooseEngine(s({ engine: 'tfjs' }), s5Spec(s({}))).engine).toBe('tfjs');
@@ -176,9 +176,8 @@ describe('onnxruntime training step', () => {
       { type: 'dense', name: 'fc', units: 10, inUnits: 26 * 26 * 2, bias: true },
     ] });
     const e = chooseEngine(s({}), unpooled);
-    expect(e.engine).toBe('tfjs');
-    expect(e.reason).toBe('the onnxruntime engine does not train flatten node fc_flatten');
-    expect(() => chooseEngine(s({ engine: 'onnxruntime' }), unpooled)).toThrow(/engine onnxruntime cannot train this model: it has flatten node fc_flatten/);
+    expect(e.engine).toBe('onnxruntime');
+    expect(e.reason).toBe('auto: onnxruntime trains every model graph');
     expect(chooseEngine(s({ threads: 3 }), s5Spec(s({}))).threads).toBe(3);
     expect(resolveThreads(0)).toBeGreaterThanOrEqual(1);
   });
