@@ -4,72 +4,16 @@
  * opsets where layer and group norm are written differently (13: decomposed, 17:
  * LayerNormalization, 21: GroupNormalization).
  *
- * "The same graph" up to what an inference export cannot keep, stated in `canonical`: dropout
- * nodes are removed (identity at inference), a flatten of a vector is nothing, ghost BN is BN
- * with its running statistics, a BN momentum comes back in PyTorch's convention (a cumulative
- * average, which ONNX cannot state, as the default 0.1), and a one-group group norm is a layer norm.
+ * "The same graph" up to what an inference export cannot keep, stated in `canonical` (kind-cases.ts).
  */
 import { describe, expect, test } from 'vitest';
-import { MODEL_PRESETS, type NormChoice, type ResolvedGraph } from '../../../src-main/contract/model-graph';
+import { MODEL_PRESETS, type ResolvedGraph } from '../../../src-main/contract/model-graph';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract/settings';
-import { convGeometry, inferShapes, outputName, paramSpecs, poolGeometry, presetGraph, resolveGraph, stateSpecs, initialState, initialValue } from '../../../src-main/model';
+import { paramSpecs, presetGraph, resolveGraph, stateSpecs, initialState, initialValue } from '../../../src-main/model';
 import type { NamedWeights } from '../../../src-main/model';
 import { exportOnnx } from '../../../src-main/onnx/export';
 import { importOnnx } from '../../../src-main/onnx/import';
-import { CASES } from './kind-cases';
-
-const r6 = (v: number) => Number(Math.fround(v).toPrecision(6));
-
-function canonicalNorm(n: NormChoice): NormChoice {
-  switch (n.kind) {
-    case 'batch':
-    case 'ghost': {
-      const m = n.momentum === null ? 0.1 : n.convention === 'keras' ? r6(1 - Math.fround(n.momentum)) : r6(1 - Math.fround(1 - n.momentum));
-      return { kind: 'batch', momentum: m, eps: r6(n.eps), convention: 'pytorch' };
-    }
-    case 'layer':
-      return { kind: 'layer', eps: r6(n.eps) };
-    case 'group':
-      return n.groups === 1 ? { kind: 'layer', eps: r6(n.eps) } : { kind: 'group', groups: n.groups, eps: r6(n.eps) };
-  }
-}
-
-/** The graph as an inference export keeps it (see the file comment). */
-function canonical(g: ResolvedGraph) {
-  const shapes = inferShapes(g);
-  const alias = new Map<string, string>();
-  const t = (s: string) => alias.get(s) ?? s;
-  const nodes: Record<string, unknown>[] = [];
-  for (const n of g.nodes) {
-    const inputs = n.inputs.map(t);
-    if (n.op === 'dropout' || n.op === 'dropout2d' || (n.op === 'flatten' && shapes[n.inputs[0]].length === 1)) {
-      alias.set(n.name, inputs[0]);
-      continue;
-    }
-    const base = { name: n.name, op: n.op, inputs };
-    switch (n.op) {
-      case 'conv2d':
-        nodes.push({ ...base, filters: n.filters, ...convGeometry(n), groups: n.groups ?? 1, bias: n.bias ?? true });
-        break;
-      case 'maxpool':
-      case 'avgpool':
-        nodes.push({ ...base, ...poolGeometry(n) });
-        break;
-      case 'norm':
-        nodes.push({ ...base, norm: canonicalNorm(n.norm) });
-        break;
-      case 'leaky_relu':
-        nodes.push({ ...base, alpha: r6(n.alpha) });
-        break;
-      case 'dense':
-        nodes.push({ ...base, units: n.units, bias: n.bias ?? true });
-        break;
-      default:
-        nodes.push(base);
-    }
-  }
-  return { input: g.input, classes: g.classes, output: t(outputName(g)), nodes };
-}
+import { canonical, CASES } from './kind-cases';
 
 /** Seeded non-trivial values for every parameter and running statistic (distinct per name). */
 function weightsFor(g: ResolvedGraph): NamedWeights {
