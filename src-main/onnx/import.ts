@@ -94,7 +94,8 @@ export class ImportError extends Error {
 /** The ops this importer maps, for help texts and the Model view. */
 export const IMPORTABLE_OPS = [
   'Conv', 'BatchNormalization', 'Relu', 'LeakyRelu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'ReduceMean (over H, W)',
-  'Flatten', 'Reshape (to [N, -1])', 'Gemm', 'MatMul (+ Add)', 'Add', 'Concat (channels)', 'Dropout', 'Identity', 'Pad (zeros, before Conv)',
+  'Flatten', 'Reshape (to [N, -1])', 'Gemm', 'MatMul (+ Add)', 'Add', 'Sum', 'Concat (channels)', 'Dropout', 'Identity', 'Pad (zeros, before Conv)',
+  'LayerNormalization (per-channel γ/β)', 'GroupNormalization (opset 21)', 'Reshape → InstanceNormalization → Reshape → Mul → Add (nn.GroupNorm)',
 ] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -772,7 +773,10 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
             break;
           }
           const norm: NormChoice = stage.groups === 1 ? { kind: 'layer', eps: stage.eps } : { kind: 'group', groups: stage.groups, eps: stage.eps };
-          const name = paramName(stage.gammaName, n.name || 'group_norm');
+          // torch names the Add "/<module path>/Add" ("/gn/Add", "/b1/b1.2/Add"): the module path names the node, so that
+          // its γ/β map back to "<module>.weight"/".bias" (torch folds γ's Unsqueeze into an anonymous constant).
+          const scope = (n.name ?? '').split('/').filter(Boolean);
+          const name = paramName(stage.gammaName, scope.length >= 2 ? scope[scope.length - 2] : n.name || 'group_norm');
           nodes.push({ name, op: 'norm', inputs: [x.ref], norm });
           putWeight(name, 'gamma', [c], stage.gamma!.slice());
           putWeight(name, 'beta', [c], beta.slice());
