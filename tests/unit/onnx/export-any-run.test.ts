@@ -17,6 +17,7 @@ import { main } from '../../../src-main/cli/main';
 import { initBackend } from '../../../src-main/engine/backend';
 import { JOBS } from '../../../src-main/host/jobs';
 import type { JobContext } from '../../../src-main/host/protocol';
+import { jobOutcome } from '../../../src-main/services/features';
 import { onnxFeature } from '../../../src-main/services/onnx';
 import { dispatch } from '../../../src-main/services/registry';
 import { Workspace } from '../../../src-main/store/workspace';
@@ -40,7 +41,7 @@ beforeAll(async () => {
   run = ws.createRun(s.value);
   await JOBS.train({ runId: run.id, resume: false }, jobCtx());
   run = ws.getRun(run.id);
-  const table = onnxFeature({ workspace: ws, host: null as never, emit: () => {}, runJob: (kind, payload) => JOBS[kind](payload, jobCtx()) });
+  const table = onnxFeature({ workspace: ws, host: null as never, emit: () => {}, runJob: async (kind, payload, meta) => jobOutcome(await JOBS[kind](payload, jobCtx()), meta.title) });
   call = (m, p) => dispatch(table, m, p);
 }, 300_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));

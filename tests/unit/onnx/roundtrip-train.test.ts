@@ -20,7 +20,7 @@ import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { initBackend } from '../../../src-main/engine/backend';
 import type { Model } from '../../../src-main/engine/model';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { resolveGraph } from '../../../src-main/model';
 import { exportOnnx } from '../../../src-main/onnx/export';
 import { importOnnx } from '../../../src-main/onnx/import';
