@@ -103,7 +103,9 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
     }
     epochs.push(state.epoch);
     points.push(final);
-    if (points.length < 3) {
+    if (points.length < 3 && state.epoch < 2) {
+      notes.push(`no trajectory: the ${tag} checkpoint is from epoch ${state.epoch}, and a training trajectory needs at least one stored epoch before it; random directions used instead`);
+    } else if (points.length < 3) {
       notes.push(`no trajectory: run "${runName}" has no per-epoch weights (weights/${epochTag(1)}.nlck …); random directions used instead`);
     } else {
       const names = trainableNames(final);
