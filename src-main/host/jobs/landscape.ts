@@ -11,6 +11,7 @@ import { buildModel } from '../../engine/model';
 import type { NamedWeights } from '../../engine/model-types';
 import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
+import { splitValidation } from '../../data/split';
 import { Workspace } from '../../store/workspace';
 import { decodeWeights } from '../../store/checkpoint-format';
 import { splitStart } from '../../model/start-weights';
@@ -158,7 +159,8 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
     ev = new LandscapeEvaluator(model, final, allDirs, slice, state.normalization, {
       loss: run.settings.loss,
       batch: p.batch,
-      ...(p.recomputeBn ? { calibration: data.train } : {}),
+      // Calibrate on images the run trained on (its validation part held out).
+      ...(p.recomputeBn ? { calibration: splitValidation(limitSplit(data.train, run.settings.trainLimit, shape[0] * shape[1] * shape[2]), run.settings.valSplit ?? 0, run.settings.seed, shape[0] * shape[1] * shape[2]).train } : {}),
     });
   }
   try {

@@ -22,6 +22,7 @@ import { bnTimeline } from '../../../src-main/analysis/bn-timeline';
 import { dropoutEnsemble, maskSeed, mcLogits } from '../../../src-main/analysis/dropout';
 import { loadRunDataset, type Split } from '../../../src-main/data/dataset';
 import { gatherBatch } from '../../../src-main/data/normalize';
+import { takeSplit, validationIndices } from '../../../src-main/data/split';
 import { buildModel } from '../../../src-main/engine/model';
 import type { NamedWeights } from '../../../src-main/engine/model-types';
 import { limitSplit } from '../../../src-main/engine/train';
@@ -241,3 +242,45 @@ for (const preset of ['resnet-tiny', 'separable'] as const) {
     }, 120_000);
   });
 }
+
+describe('mlp (BatchNorm1d after dense layers) with a validation split', () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    const { ws, id, root } = await trainedRun({ model: 'mlp', engine: 'tfjs', norm: 'batch', dropout: 0.1, valSplit: 0.25, trainLimit: TRAIN, testLimit: TEST, batch: 50 });
+    const run = ws.getRun(id);
+    const data = await loadRunDataset(run.settings, root);
+    const parts = validationIndices(limitSplit(data.train, TRAIN, 784), 0.25, run.settings.seed)!;
+    f = { ws, id, root, graph: run.model!, train: takeSplit(limitSplit(data.train, TRAIN, 784), parts.train, 784), test: limitSplit(data.test, TEST, 784) };
+  }, 300_000);
+  afterAll(() => f && rmSync(f.root, { recursive: true, force: true }));
+
+  it('BN inspector: population statistics over the images the run trained on (validation held out), one position per image', async () => {
+    const report = await inspectRun(f.ws, { id: f.id, testLimit: TEST, batchSizes: [8] });
+    expect(report.layers.map((l) => l.name)).toEqual(['fc1_norm', 'fc2_norm']);
+    expect(report.layers.map((l) => l.spatial)).toEqual([[1, 1], [1, 1]]);
+    expect(report.populationImages).toBe(f.train.count);
+    expect(f.train.count).toBeGreaterThan(290);
+    expect(f.train.count).toBeLessThan(TRAIN);
+    const state = f.ws.readCheckpoint(f.id, report.checkpoint)!;
+    const x = batchOf(f.train, f.train.count, state.normalization);
+    const values = referenceForward(f.graph, state.weights, x);
+    for (const name of ['fc1_norm', 'fc2_norm']) {
+      const ref = channelMoments(values[f.graph.nodes.find((n) => n.name === name)!.inputs[0]]);
+      ref.mean.forEach((m, c) => expect(Math.abs(report.stats[name].populationOnePass.mean[c] - m)).toBeLessThan(1e-4 * Math.max(1, Math.abs(m))));
+      ref.var.forEach((v, c) => expect(rel(report.stats[name].populationOnePass.var[c], v)).toBeLessThan(1e-3));
+    }
+    tf.dispose([x, ...Object.values(values)]);
+    // Virtual-batch spreads: finite for every layer (one position per image).
+    expect(report.ghost.length).toBeGreaterThan(0);
+    for (const g of report.ghost) expect(JSON.stringify(g)).not.toMatch(/null|NaN/);
+  }, 300_000);
+
+  it('landscape with BN statistics recomputed at every point works on [N, C] norm inputs', async () => {
+    const r = (await landscapeJob(
+      { runId: f.id, grid: 2, span: 0.25, evalLimit: 50, seed: 3, recomputeBn: true, trajectory: false, line: 0, checkpoint: 'last', engine: 'auto' },
+      fakeCtx(f.root),
+    )) as Extract<LandscapeReport, { status: 'ok' }>;
+    expect(r.status).toBe('ok');
+    expect(r.grid.loss.every(Number.isFinite)).toBe(true);
+  }, 120_000);
+});
