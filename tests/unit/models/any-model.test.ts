@@ -30,6 +30,9 @@ import { dropoutJob } from '../../../src-main/host/jobs/dropout';
 import { landscapeJob } from '../../../src-main/host/jobs/landscape';
 import { misclassifiedJob } from '../../../src-main/host/jobs/misclassified';
 import { weightsOf } from '../../../src-main/host/jobs/weights';
+import { exportJob } from '../../../src-main/host/jobs/onnx';
+import type { ExportResult } from '../../../src-main/contract/onnx';
+import * as ort from 'onnxruntime-node';
 import { paramSpecs, summarize } from '../../../src-main/model';
 import type { ResolvedGraph } from '../../../src-main/contract/model-graph';
 import type { LandscapeReport } from '../../../src-main/contract/landscape';
@@ -226,6 +229,27 @@ for (const preset of ['resnet-tiny', 'separable'] as const) {
       // Norms over epochs name the same kernels.
       expect(Object.keys(rw.normsOverEpochs[0].norms).sort()).toEqual(kernels.map((k) => k.name).sort());
     });
+
+    for (const foldBn of [false, true]) {
+      it(`export${foldBn ? ' --fold-bn' : ''} of the recalibrated checkpoint: onnxruntime's logits are the recalibrated network's`, async () => {
+        const recal = f.ws.readCheckpoint(f.id, RECALIBRATED_TAG);
+        expect(recal, 'the BN inspector test writes the recalibrated checkpoint').not.toBeNull();
+        const r = (await exportJob({ runId: f.id, checkpoint: RECALIBRATED_TAG, foldBn }, fakeCtx(f.root))) as ExportResult;
+        expect(r.checkpoint).toBe(RECALIBRATED_TAG);
+        const n = 64;
+        const x = gatherBatch(f.test.images, Uint32Array.from({ length: n }, (_, i) => i), 0, n, 784, recal!.normalization.mean, recal!.normalization.std);
+        const session = await ort.InferenceSession.create(r.file);
+        // One grey channel: NHWC and NCHW are the same bytes.
+        const got = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(x), [n, 1, 28, 28]) })).logits.data as Float32Array;
+        const xt = tf.tensor4d(x, [n, 28, 28, 1]);
+        const values = referenceForward(f.graph, recal!.weights, xt);
+        const want = values.fc.dataSync();
+        tf.dispose([xt, ...Object.values(values)]);
+        let err = 0;
+        for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+        expect(err).toBeLessThan(1e-4);
+      }, 120_000);
+    }
 
     it('misclassified: exactly the images the reference forward gets wrong', async () => {
       const r = await misclassifiedJob({ runId: f.id, n: 10, checkpoint: 'last', testLimit: TEST }, fakeCtx(f.root));
