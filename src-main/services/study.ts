@@ -220,7 +220,7 @@ export const studyFeature: Feature = (ctx) => {
           checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
           testLimit: req.testLimit ?? run.settings.testLimit,
         };
-        return (await ctx.runJob('misclassified', payload, { title: `Misclassified ${run.name || run.id}`, runId: run.id })) as MisclassifiedResult;
+        return ctx.runJob('misclassified', payload, { title: `Misclassified ${run.name || run.id}`, runId: run.id });
       },
     } satisfies MethodDef<'analysis.misclassified'>,
 
@@ -231,7 +231,7 @@ export const studyFeature: Feature = (ctx) => {
       handler: async (req: WeightsRequest): Promise<WeightsResult> => {
         readRuns(req.runIds, 'weights analysis'); // not-found and damage before queueing
         const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT };
-        return (await ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` })) as WeightsResult;
+        return ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` });
       },
     } satisfies MethodDef<'analysis.weights'>,
   };

@@ -4,14 +4,12 @@ import { dirname, join, resolve } from 'node:path';
 import type { EpochMetrics, JobInfo, RunRecord } from '../../contract/api';
 import type { CompareResult, CompareRow, MisclassifiedResult, StudyDetail, StudyStartResult, WeightsResult } from '../../contract/study';
 import type { SlurmOptions } from '../../contract/slurm';
-import { readSubmissions, systemSlurm } from '../../services/slurm';
+import { systemSlurm } from '../../services/slurm';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
 import { isPreset } from '../../model';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
-import type { Services } from '../../services';
-import { MAX_PARALLEL } from '../../host/engine-host';
-import { defaultParallel } from '../../engine/threads';
+import { defaultParallel, MAX_PARALLEL, type DoorServices } from '../../services';
 import { parse, UsageError, checkpointFlag } from '../args';
 import { bar as barText, formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
@@ -32,7 +30,7 @@ const TERMINAL = new Set(['done', 'failed', 'cancelled']);
  * Waits for every job to end, printing one line per finished epoch (JSON with --json) and an
  * overall progress bar on a TTY. Ctrl-C cancels every run of the study.
  */
-async function followJobs(s: Services, runs: RunRecord[], jobs: JobInfo[], json: boolean, seen: Map<string, JobInfo>): Promise<void> {
+async function followJobs(s: DoorServices, runs: RunRecord[], jobs: JobInfo[], json: boolean, seen: Map<string, JobInfo>): Promise<void> {
   const tty = process.stderr.isTTY && !json;
   const ids = new Set(jobs.map((j) => j.id));
   const names = new Map(runs.map((r) => [r.id, r] as const));
@@ -99,7 +97,7 @@ function galleryTargets(preset: string, compare: CompareResult): string[] {
  * weights) and prints the summary; the local `study` command and the Slurm report job share it.
  * Returns the exit status: 1 when some run did not finish.
  */
-async function writeStudyReport(s: Services, studyId: string, preset: string, outDir: string, json: boolean, seconds?: number): Promise<number> {
+async function writeStudyReport(s: DoorServices, studyId: string, preset: string, outDir: string, json: boolean, seconds?: number): Promise<number> {
   const detail = (await s.handle('study.get', { id: studyId })) as StudyDetail;
   const runs = detail.runs;
   const failed = runs.filter((r) => r.status === 'failed' || r.status === 'cancelled' || r.status === 'interrupted');
@@ -136,7 +134,7 @@ async function studyStatus(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('study status needs one study id (the study command printed it)');
   return withServices(workspaceDir(values.workspace), async (s) => {
     const d = (await s.handle('study.get', { id: positionals[0] })) as StudyDetail;
-    const subs = readSubmissions(s.workspace, d.study.id);
+    const subs = s.studySubmissions(d.study.id);
     const reports = await Promise.all(subs.map(async (x) => {
       const r = await systemSlurm.run('squeue', ['-h', '-t', 'all', '-j', x.reportJobId, '-o', '%T|%r']);
       const [state, reason] = r.code === 0 ? r.stdout.trim().split('|') : [];

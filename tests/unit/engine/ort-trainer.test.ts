@@ -3,13 +3,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { initBackend } from '../../../src-main/engine/backend';
 import { buildModel } from '../../../src-main/engine/model';
-import { chooseEngine, dropoutMaskNchw, OrtTrainer, resolveThreads } from '../../../src-main/engine/ort-trainer';
+import { chooseEngine, dropoutMaskNchw, OrtTrainer, resolveThreads } from '../../../src-main/host/ort-trainer';
 import { dropoutMask } from '../../../src-main/engine/layers';
 import { lossFn } from '../../../src-main/engine/regularize';
 import { s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
 import { fromLayers } from '../model/legacy';
 import { ghostMatrices, virtualBatchSizes } from '../../../src-main/onnx/train-graph';
-import { evaluate, trainRun } from '../../../src-main/engine/train';
+import { evaluate } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { DEFAULT_SETTINGS, type LossKind, type TrainSettings } from '../../../src-main/contract/settings';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
@@ -166,7 +167,7 @@ describe('onnxruntime training step', () => {
     expect(Array.from(ind)).toEqual([1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1]);
   });
 
-  it('chooses onnxruntime for every norm of the S5 net, tfjs for a model the graph cannot express', () => {
+  it('chooses onnxruntime for every norm of the S5 net and for any other graph; tfjs only when asked', () => {
     const s = (o: Partial<TrainSettings>) => settings(o);
     for (const norm of ['batch', 'ghost', 'layer', 'group', 'none'] as const) expect(chooseEngine(s({ norm }), s5Spec(s({ norm }))).engine).toBe('onnxruntime');
     expect(chooseEngine(s({ engine: 'tfjs' }), s5Spec(s({}))).engine).toBe('tfjs');
@@ -175,9 +176,8 @@ describe('onnxruntime training step', () => {
       { type: 'dense', name: 'fc', units: 10, inUnits: 26 * 26 * 2, bias: true },
     ] });
     const e = chooseEngine(s({}), unpooled);
-    expect(e.engine).toBe('tfjs');
-    expect(e.reason).toBe('the onnxruntime engine does not train flatten node fc_flatten');
-    expect(() => chooseEngine(s({ engine: 'onnxruntime' }), unpooled)).toThrow(/engine onnxruntime cannot train this model: it has flatten node fc_flatten/);
+    expect(e.engine).toBe('onnxruntime');
+    expect(e.reason).toBe('auto: onnxruntime trains every model graph');
     expect(chooseEngine(s({ threads: 3 }), s5Spec(s({}))).threads).toBe(3);
     expect(resolveThreads(0)).toBeGreaterThanOrEqual(1);
   });
