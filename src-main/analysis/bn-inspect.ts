@@ -12,6 +12,7 @@ import { buildModel, type Model } from '../engine/model';
 import type { BnRecord, TrainState } from '../engine/model-types';
 import { specForSettings, type ModelSpec } from '../engine/spec';
 import { limitSplit } from '../engine/train';
+import { splitValidation } from '../data/split';
 import type { Workspace } from '../store/workspace';
 import { bnLayerInfos, evaluateWith, inputMoments, recalibrate, runningStats, setRunningStats, type PassControl } from './bn';
 import { ghostSpreads, lagFromRecords, lagOf, replayTimeline } from './bn-stats';
@@ -60,7 +61,8 @@ export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: 
 
   const data = await loadRunDataset(s, ws.root);
   const pixels = data.info.height * data.info.width * data.info.channels;
-  const train = limitSplit(data.train, s.trainLimit, pixels);
+  // The images the network trained on: the validation part held out of train is not one of them.
+  const train = splitValidation(limitSplit(data.train, s.trainLimit, pixels), s.valSplit ?? 0, s.seed, pixels).train;
   const test = limitSplit(data.test, s.testLimit, pixels);
   const popImages = req.limit && req.limit > 0 ? Math.min(req.limit, train.count) : train.count;
   const testImages = req.testLimit && req.testLimit > 0 ? Math.min(req.testLimit, test.count) : test.count;

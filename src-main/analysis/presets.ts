@@ -37,7 +37,7 @@ const PRESETS: PresetDef[] = [
     title: 'S6: no regularization vs L1 vs L2 vs L1+L2',
     help:
       'The S6 assignment: the same network for 40 epochs without L1/L2, with L1, with L2, and with both. ' +
-      `Defaults λ₁ = ${S6_DEFAULTS.l1} and λ₂ = ${S6_DEFAULTS.l2} are SUM penalties over the ~8.7k kernel weights: with SGD (lr 0.05, momentum 0.9) ` +
+      `Defaults λ₁ = ${S6_DEFAULTS.l1} and λ₂ = ${S6_DEFAULTS.l2} are SUM penalties over the kernel weights (tuned on the S5 net's ~8.7k): with SGD (lr 0.05, momentum 0.9) ` +
       'L1 pulls every weight toward zero by lr·λ₁/(1−β) = 2.5e-5 per step (enough to zero the weights the data do not need over 40 epochs), ' +
       'and L2 shrinks every weight by a factor 1 − lr·2λ₂/(1−β) ≈ 0.9995 per step (like weight_decay 1e-3): both visibly change sparsity and norms ' +
       'without wrecking accuracy. Raise them tenfold to see them hurt.',
@@ -56,7 +56,7 @@ const PRESETS: PresetDef[] = [
   {
     id: 'norms',
     title: 'Normalization: batch, ghost, layer, group, none',
-    help: 'The same network with each normalization after every 3×3 conv. Ghost BN uses virtual batches of 32; group norm 4 groups.',
+    help: 'The same network with each normalization in every norm node that follows the settings (norm "auto"; in the S5 net: after every 3×3 conv). Ghost BN uses virtual batches of 32; group norm 4 groups.',
     base: { epochs: 20 },
     params: [],
     variants: () => [
@@ -84,7 +84,7 @@ const PRESETS: PresetDef[] = [
   {
     id: 'bn-position',
     title: 'BN before vs after ReLU, with and without conv bias',
-    help: 'BN before the ReLU (Ioffe & Szegedy) or after it; and a conv bias, which BN right after the conv subtracts out again.',
+    help: 'BN before the ReLU (Ioffe & Szegedy) or after it; and a conv bias, which BN right after the conv subtracts out again. For models that place their norms by these settings (the s5 and mlp presets); on others the variants would be the same network and the study is refused.',
     base: { epochs: 20, norm: 'batch' },
     params: [],
     variants: () => [

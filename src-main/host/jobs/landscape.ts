@@ -11,6 +11,7 @@ import { buildModel } from '../../engine/model';
 import type { NamedWeights } from '../../engine/model-types';
 import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
+import { splitValidation } from '../../data/split';
 import { Workspace } from '../../store/workspace';
 import { decodeWeights } from '../../store/checkpoint-format';
 import { splitStart } from '../../model/start-weights';
@@ -103,7 +104,9 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
     }
     epochs.push(state.epoch);
     points.push(final);
-    if (points.length < 3) {
+    if (points.length < 3 && state.epoch < 2) {
+      notes.push(`no trajectory: the ${tag} checkpoint is from epoch ${state.epoch}, and a training trajectory needs at least one stored epoch before it; random directions used instead`);
+    } else if (points.length < 3) {
       notes.push(`no trajectory: run "${runName}" has no per-epoch weights (weights/${epochTag(1)}.nlck …); random directions used instead`);
     } else {
       const names = trainableNames(final);
@@ -156,7 +159,8 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
     ev = new LandscapeEvaluator(model, final, allDirs, slice, state.normalization, {
       loss: run.settings.loss,
       batch: p.batch,
-      ...(p.recomputeBn ? { calibration: data.train } : {}),
+      // Calibrate on images the run trained on (its validation part held out).
+      ...(p.recomputeBn ? { calibration: splitValidation(limitSplit(data.train, run.settings.trainLimit, shape[0] * shape[1] * shape[2]), run.settings.valSplit ?? 0, run.settings.seed, shape[0] * shape[1] * shape[2]).train } : {}),
     });
   }
   try {

@@ -22,6 +22,7 @@ import { bnTimeline } from '../../../src-main/analysis/bn-timeline';
 import { dropoutEnsemble, maskSeed, mcLogits } from '../../../src-main/analysis/dropout';
 import { loadRunDataset, type Split } from '../../../src-main/data/dataset';
 import { gatherBatch } from '../../../src-main/data/normalize';
+import { takeSplit, validationIndices } from '../../../src-main/data/split';
 import { buildModel } from '../../../src-main/engine/model';
 import type { NamedWeights } from '../../../src-main/engine/model-types';
 import { limitSplit } from '../../../src-main/engine/train';
@@ -29,6 +30,9 @@ import { dropoutJob } from '../../../src-main/host/jobs/dropout';
 import { landscapeJob } from '../../../src-main/host/jobs/landscape';
 import { misclassifiedJob } from '../../../src-main/host/jobs/misclassified';
 import { weightsOf } from '../../../src-main/host/jobs/weights';
+import { exportJob } from '../../../src-main/host/jobs/onnx';
+import type { ExportResult } from '../../../src-main/contract/onnx';
+import * as ort from 'onnxruntime-node';
 import { paramSpecs, summarize } from '../../../src-main/model';
 import type { ResolvedGraph } from '../../../src-main/contract/model-graph';
 import type { LandscapeReport } from '../../../src-main/contract/landscape';
@@ -226,6 +230,27 @@ for (const preset of ['resnet-tiny', 'separable'] as const) {
       expect(Object.keys(rw.normsOverEpochs[0].norms).sort()).toEqual(kernels.map((k) => k.name).sort());
     });
 
+    for (const foldBn of [false, true]) {
+      it(`export${foldBn ? ' --fold-bn' : ''} of the recalibrated checkpoint: onnxruntime's logits are the recalibrated network's`, async () => {
+        const recal = f.ws.readCheckpoint(f.id, RECALIBRATED_TAG);
+        expect(recal, 'the BN inspector test writes the recalibrated checkpoint').not.toBeNull();
+        const r = (await exportJob({ runId: f.id, checkpoint: RECALIBRATED_TAG, foldBn }, fakeCtx(f.root))) as ExportResult;
+        expect(r.checkpoint).toBe(RECALIBRATED_TAG);
+        const n = 64;
+        const x = gatherBatch(f.test.images, Uint32Array.from({ length: n }, (_, i) => i), 0, n, 784, recal!.normalization.mean, recal!.normalization.std);
+        const session = await ort.InferenceSession.create(r.file);
+        // One grey channel: NHWC and NCHW are the same bytes.
+        const got = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(x), [n, 1, 28, 28]) })).logits.data as Float32Array;
+        const xt = tf.tensor4d(x, [n, 28, 28, 1]);
+        const values = referenceForward(f.graph, recal!.weights, xt);
+        const want = values.fc.dataSync();
+        tf.dispose([xt, ...Object.values(values)]);
+        let err = 0;
+        for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+        expect(err).toBeLessThan(1e-4);
+      }, 120_000);
+    }
+
     it('misclassified: exactly the images the reference forward gets wrong', async () => {
       const r = await misclassifiedJob({ runId: f.id, n: 10, checkpoint: 'last', testLimit: TEST }, fakeCtx(f.root));
       const last = f.ws.readCheckpoint(f.id, 'last')!;
@@ -241,3 +266,45 @@ for (const preset of ['resnet-tiny', 'separable'] as const) {
     }, 120_000);
   });
 }
+
+describe('mlp (BatchNorm1d after dense layers) with a validation split', () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    const { ws, id, root } = await trainedRun({ model: 'mlp', engine: 'tfjs', norm: 'batch', dropout: 0.1, valSplit: 0.25, trainLimit: TRAIN, testLimit: TEST, batch: 50 });
+    const run = ws.getRun(id);
+    const data = await loadRunDataset(run.settings, root);
+    const parts = validationIndices(limitSplit(data.train, TRAIN, 784), 0.25, run.settings.seed)!;
+    f = { ws, id, root, graph: run.model!, train: takeSplit(limitSplit(data.train, TRAIN, 784), parts.train, 784), test: limitSplit(data.test, TEST, 784) };
+  }, 300_000);
+  afterAll(() => f && rmSync(f.root, { recursive: true, force: true }));
+
+  it('BN inspector: population statistics over the images the run trained on (validation held out), one position per image', async () => {
+    const report = await inspectRun(f.ws, { id: f.id, testLimit: TEST, batchSizes: [8] });
+    expect(report.layers.map((l) => l.name)).toEqual(['fc1_norm', 'fc2_norm']);
+    expect(report.layers.map((l) => l.spatial)).toEqual([[1, 1], [1, 1]]);
+    expect(report.populationImages).toBe(f.train.count);
+    expect(f.train.count).toBeGreaterThan(290);
+    expect(f.train.count).toBeLessThan(TRAIN);
+    const state = f.ws.readCheckpoint(f.id, report.checkpoint)!;
+    const x = batchOf(f.train, f.train.count, state.normalization);
+    const values = referenceForward(f.graph, state.weights, x);
+    for (const name of ['fc1_norm', 'fc2_norm']) {
+      const ref = channelMoments(values[f.graph.nodes.find((n) => n.name === name)!.inputs[0]]);
+      ref.mean.forEach((m, c) => expect(Math.abs(report.stats[name].populationOnePass.mean[c] - m)).toBeLessThan(1e-4 * Math.max(1, Math.abs(m))));
+      ref.var.forEach((v, c) => expect(rel(report.stats[name].populationOnePass.var[c], v)).toBeLessThan(1e-3));
+    }
+    tf.dispose([x, ...Object.values(values)]);
+    // Virtual-batch spreads: finite for every layer (one position per image).
+    expect(report.ghost.length).toBeGreaterThan(0);
+    for (const g of report.ghost) expect(JSON.stringify(g)).not.toMatch(/null|NaN/);
+  }, 300_000);
+
+  it('landscape with BN statistics recomputed at every point works on [N, C] norm inputs', async () => {
+    const r = (await landscapeJob(
+      { runId: f.id, grid: 2, span: 0.25, evalLimit: 50, seed: 3, recomputeBn: true, trajectory: false, line: 0, checkpoint: 'last', engine: 'auto' },
+      fakeCtx(f.root),
+    )) as Extract<LandscapeReport, { status: 'ok' }>;
+    expect(r.status).toBe('ok');
+    expect(r.grid.loss.every(Number.isFinite)).toBe(true);
+  }, 120_000);
+});
