@@ -111,12 +111,9 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
     values.set(node.name, l.y);
     upstream.set(node.name, opDef(node).params(node, inShapes).length > 0 || node.inputs.some((s) => upstream.get(s)));
   }
-  // The logits in tfjs' order: an image output is flattened in NHWC order.
+  // The output node is a vector of the classes (validateGraph holds every graph to that).
   const outName = outputName(spec);
-  const outShape = shapes[outName];
-  let t = values.get(outName)!;
-  if (outShape.length === 3) t = n('Reshape', 'loss', [n('Transpose', 'loss', [t], [{ name: 'perm', ints: [0, 2, 3, 1] }]), b.flat()]);
-  const logits = n('Identity', 'loss', [t], [], 'logits');
+  const logits = n('Identity', 'loss', [values.get(outName)!], [], 'logits');
 
   // Loss and its gradient with respect to the logits.
   const invN = b.invN;
@@ -136,10 +133,6 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
     const dp = n('Mul', 'loss', [d, n('Mul', 'loss', [scale, scalar('two', 2)])]);
     const dot = n('ReduceSum', 'loss', [n('Mul', 'loss', [dp, probs]), ints('axis_1', [1])], [{ name: 'keepdims', i: 1 }]);
     grad = n('Mul', 'loss', [probs, n('Sub', 'loss', [dp, dot])]);
-  }
-  if (outShape.length === 3) {
-    const [h, w, c] = outShape;
-    grad = n('Transpose', 'loss', [n('Reshape', 'loss', [grad, ints('shape_nhwc', [0, h, w, c])])], [{ name: 'perm', ints: [0, 3, 1, 2] }]);
   }
 
   // Backward, last node first; gradients reaching a tensor from several readers are summed.

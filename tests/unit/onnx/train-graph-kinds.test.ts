@@ -207,10 +207,11 @@ describe('onnxruntime training step on every layer kind', () => {
  * between the taps (a constant 0/1 matrix times the kernel, so autodiff reaches the kernel), then a
  * strided conv2d. Same model variables and batch as the ORT step.
  */
-describe('onnxruntime training step on a dilated, strided conv', () => {
+describe('onnxruntime training step on dilated convs (strided, and stride 1)', () => {
   const g = graph('conv-dilated', [
     { name: 'c1', op: 'conv2d', filters: 3, kernel: 3, padding: 'same', bias: true }, { name: 'r1', op: 'relu' },
     { name: 'c2', op: 'conv2d', filters: 5, kernel: 3, stride: 2, dilation: 2, padding: [2, 1, 1, 2], bias: true }, { name: 'r2', op: 'relu' },
+    { name: 'c3', op: 'conv2d', filters: 4, kernel: 3, dilation: 2, padding: 'same', bias: false }, { name: 'r3', op: 'relu' },
     ...head,
   ]);
   /** [3, 3, I, O] → [5, 5, I, O] with the taps at even offsets. */
@@ -233,7 +234,8 @@ describe('onnxruntime training step on a dilated, strided conv', () => {
       const { value, grads } = tf.variableGrads(() => {
         const h1 = tf.relu(tf.add(tf.conv2d(xt, p['c1/kernel'] as tf.Tensor4D, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]), p['c1/bias']));
         const h2 = tf.relu(tf.add(tf.conv2d(h1 as tf.Tensor4D, dilate(p['c2/kernel'] as tf.Tensor4D), 2, [[0, 0], [2, 1], [1, 2], [0, 0]]), p['c2/bias']));
-        const logits = tf.add(tf.matMul(tf.mean(h2, [1, 2]) as tf.Tensor2D, p['fc/kernel'] as tf.Tensor2D), p['fc/bias']) as tf.Tensor2D;
+        const h3 = tf.relu(tf.conv2d(h2 as tf.Tensor4D, dilate(p['c3/kernel'] as tf.Tensor4D), 1, [[0, 0], [2, 2], [2, 2], [0, 0]]));
+        const logits = tf.add(tf.matMul(tf.mean(h3, [1, 2]) as tf.Tensor2D, p['fc/kernel'] as tf.Tensor2D), p['fc/bias']) as tf.Tensor2D;
         return lossFn('ce', logits, onehot);
       }, Object.values(p));
       return { loss: value.dataSync()[0], grads: Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float32Array.from(grads[v.name].dataSync())])) };
