@@ -18,7 +18,19 @@
  * (train-ops/table.ts), which keeps what its backward needs. Backward: nodes in reverse order;
  * a node's output gradient is the Sum of what its readers sent back (a tensor read twice, as by a
  * residual add, gets both), and an input's gradient is only built when some parameter lies
- * upstream of it. The backward rule of each kind is stated at the top of its train-ops module.
+ * upstream of it. Backward rules, one module per kind under train-ops/ (details at its top):
+ *   conv2d     dX = ConvTranspose(dY, W) (same pads, strides, dilations, groups; output_padding for
+ *              rows no window reached); dW = batched MatMuls per kernel tap (stride 1, one group:
+ *              every S5 conv) or a Conv of X with dY as kernel (strides ↔ dilations swapped);
+ *              db = Σ dY
+ *   norm       BN dX = γ/σ · (dY − dβ/M − x̂·dγ/M); ghost BN per virtual batch (ghost_avg/ind);
+ *              layer/group norm per image and group; vectors as [N, C, 1, 1]
+ *   relu       dY·sign(Y)        leaky_relu  dY where X > 0, else α·dY
+ *   dropout    dY·mask           dropout2d   dY·mask [N, C, 1, 1]
+ *   maxpool    MaxUnpool (non-overlapping, unpadded) or ScatterElements(add) of dY on the argmax
+ *   avgpool    ConvTranspose of dY/count with a ones kernel      gap  dY/(H·W) broadcast
+ *   flatten    Reshape           dense  dX = dY·Wᵀ, dW = Xᵀ·dY, db = Σ dY
+ *   add        dY to every input concat  Split of dY along channels
  * Batch norm updates of the running statistics happen in the caller with the returned batch
  * statistics, under the same convention code as the tfjs engine.
  */
