@@ -17,6 +17,7 @@ import { OrtTrainer } from '../../../src-main/engine/ort-trainer';
 import { lossFn } from '../../../src-main/engine/regularize';
 import { trainRun } from '../../../src-main/engine/train';
 import { DEFAULT_SETTINGS, type LossKind, type TrainSettings } from '../../../src-main/contract/settings';
+import type { EpochMetrics } from '../../../src-main/contract/api';
 import { MODEL_GRAPH_FORMAT, MODEL_PRESETS, type NormChoice, type ResolvedGraph, type ResolvedNode } from '../../../src-main/contract/model-graph';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
@@ -274,6 +275,29 @@ describe('every preset trains on onnxruntime under engine auto', () => {
       expect(losses.every(Number.isFinite)).toBe(true);
       const mean = (v: number[]) => v.reduce((s, e) => s + e, 0) / v.length;
       expect(mean(losses.slice(-3))).toBeLessThan(mean(losses.slice(0, 3)));
+    });
+  }
+  // The whole loop on a DAG: batches, masks drawn by node name, BN statistics folded, optimizer,
+  // penalties and clipping; the two engines agree step for step (as the S5 net does in
+  // engine/ort-trainer.test.ts).
+  for (const model of ['resnet-tiny', 'separable'] as const) {
+    it(`${model}: follows the tfjs engine step for step on real digits (6 steps with L2, clipping and dropout)`, async () => {
+      const run = async (engine: 'onnxruntime' | 'tfjs') => {
+        let m: EpochMetrics | undefined;
+        const r = await trainRun(settings({ model, engine, trainLimit: 300, testLimit: 100, batch: 50, lr: 0.05, l2: 1e-3, clip: 'norm', clipValue: 1, dropout: 0.1 }), data, { onEpoch: (e) => { m = e; } });
+        r.model.dispose();
+        return { engine: r.engine.engine, m: m! };
+      };
+      const ort = await run('onnxruntime');
+      const ref = await run('tfjs');
+      expect(ort.engine).toBe('onnxruntime');
+      expect(ref.engine).toBe('tfjs');
+      const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+      console.log(`[train-graph-kinds] ${model} 6 steps: train loss rel ${rel(ort.m.train_loss, ref.m.train_loss).toExponential(2)}, grad norm rel ${rel(ort.m.grad_norm, ref.m.grad_norm).toExponential(2)}, test loss rel ${rel(ort.m.test_loss, ref.m.test_loss).toExponential(2)}`);
+      expect(rel(ort.m.train_loss, ref.m.train_loss)).toBeLessThan(1e-4);
+      expect(rel(ort.m.grad_norm, ref.m.grad_norm)).toBeLessThan(1e-3);
+      expect(ort.m.clipped_steps).toBe(ref.m.clipped_steps);
+      expect(rel(ort.m.test_loss, ref.m.test_loss)).toBeLessThan(1e-3);
     });
   }
 });
