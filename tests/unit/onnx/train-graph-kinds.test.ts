@@ -1,8 +1,9 @@
 /**
  * The ONNX training step on every layer kind and on DAGs: loss, data gradients and BN batch
  * statistics of one step equal tfjs autodiff (tf.variableGrads over the tfjs lowering, cpu
- * backend) on a batch of real MNIST digits with the same dropout masks; and every preset trains on
- * onnxruntime under `engine: auto`.
+ * backend) on a batch of real MNIST digits with the same dropout masks (dilated convs, which tfjs
+ * cannot differentiate, against a hand-written tf reference); residual and separable nets follow
+ * the tfjs engine step for step; and every preset trains on onnxruntime under `engine: auto`.
  *
  * Error per gradient: max |ORT − tfjs| / max |tfjs| over the tensor (normwise relative), the
  * denominator floored at 1e-3 of the largest gradient of the step (a gradient that is zero in exact
