@@ -23,6 +23,9 @@ import { MODEL_GRAPH_FORMAT, MODEL_PRESETS, type NormChoice, type ResolvedGraph,
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
 import { assertValidGraph } from '../../../src-main/model';
+import { buildTrainGraph } from '../../../src-main/onnx/train-graph';
+import { s5Spec } from '../../../src-main/engine/spec';
+import onnxProto from 'onnx-proto';
 
 let data: Dataset;
 beforeAll(async () => {
@@ -258,6 +261,24 @@ describe('onnxruntime training step on dilated convs (strided, and stride 1)', (
       m.dispose();
       await tf.setBackend('wasm');
     }
+  });
+});
+
+describe('fast paths', () => {
+  it('the S5 net keeps its filter gradients as MatMuls and its max-pool backward as MaxUnpool; strided and grouped convs take the swapped Conv', () => {
+    const ops = (g: ResolvedGraph): string[] => (onnxProto.onnx.ModelProto.decode(buildTrainGraph(g, 'ce').bytes).graph?.node ?? []).map((x) => x.opType ?? '');
+    const count = (list: string[], op: string) => list.filter((o) => o === op).length;
+    const s5 = s5Spec({ ...DEFAULT_SETTINGS, dropout: 0.1 });
+    const s5Ops = ops(s5);
+    const convs = s5.nodes.filter((x) => x.op === 'conv2d').length;
+    expect(count(s5Ops, 'Conv')).toBe(convs);
+    expect(count(s5Ops, 'MatMul')).toBeGreaterThanOrEqual(convs);
+    expect(count(s5Ops, 'MaxUnpool')).toBe(1);
+    expect(count(s5Ops, 'ScatterElements')).toBe(0);
+    const strided = cases.find((c) => c.g.name === 'conv-groups')!.g;
+    const stridedOps = ops(strided);
+    // c1 (stride 1, one group) by MatMul; g2 (grouped) and dw (strided depthwise) by a second Conv each.
+    expect(count(stridedOps, 'Conv')).toBe(3 + 2);
   });
 });
 
