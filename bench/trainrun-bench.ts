@@ -1,5 +1,5 @@
 /**
- * One benchmark process for the product's trainer: engine/train.ts trainRun on the embedded
+ * One benchmark process for the product's trainer: host/step-engines.ts trainRun on the embedded
  * mnist-sample (S5 net, default settings, batch 128, no augmentation), timing every step from
  * the trainer's own progress callbacks (so evaluation and the first warm-up steps are left out).
  * Prints one JSON line; bench/run.mjs bundles this file and runs it once per case.
@@ -13,7 +13,8 @@ import { loadDataset } from '../src-main/data/dataset';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../src-main/contract/settings';
 import { buildModel } from '../src-main/engine/model';
 import { Optimizer } from '../src-main/engine/optim';
-import { trainRun, trainStep } from '../src-main/engine/train';
+import { trainStep } from '../src-main/engine/train';
+import { trainRun } from '../src-main/host/step-engines';
 import { s5Spec } from '../src-main/engine/spec';
 
 function arg(name: string, dflt: string): string {

@@ -15,7 +15,7 @@ import { limitSplit } from '../engine/train';
 import type { Workspace } from '../store/workspace';
 import { bnLayerInfos, evaluateWith, inputMoments, recalibrate, runningStats, setRunningStats, type PassControl } from './bn';
 import { ghostSpreads, lagFromRecords, lagOf, replayTimeline } from './bn-stats';
-import { noBnMessage } from './bn-timeline';
+import { bnLayerInfosFromSpec, graphNormKind, noBnMessage } from './bn-timeline';
 
 export const DEFAULT_BATCH_SIZES = [1, 8, 32, 128, 512];
 export const RECALIBRATED_TAG = 'recalibrated';
@@ -51,8 +51,11 @@ export async function inspectRun(ws: Workspace, req: BnInspectRequest, control: 
     gap: { trainMode: blankRow, batchStatsNoDropout: blankRow, evalMode: blankRow, lossGap: 0, accGap: 0 },
     ghost: [], lag: [], timelineCheck: { possible: false, reason: message }, momentum, seconds: 0,
   });
-  if (s.norm !== 'batch' && s.norm !== 'ghost') return empty(noBnMessage(s.norm));
   const state = ws.readCheckpoint(run.id, tag);
+  // The graph decides, not the norm setting: a model file's fixed norm nodes ignore it.
+  const recorded = run.model;
+  if (recorded && bnLayerInfosFromSpec(recorded).length === 0) return empty(noBnMessage(graphNormKind(recorded)));
+  if (!recorded && s.norm !== 'batch' && s.norm !== 'ghost') return empty(noBnMessage(s.norm));
   if (!state) return empty(`Run ${run.id} has no checkpoint "${tag}" yet: train at least one epoch first.`);
 
   const data = await loadRunDataset(s, ws.root);

@@ -10,6 +10,8 @@ import type { Workspace } from '../store/workspace';
 export function noBnMessage(norm: string): string {
   return norm === 'none'
     ? 'This run has no normalization layers (norm = none): there are no BN statistics to inspect.'
+    : norm.includes(',')
+    ? `This run's model has ${norm} norm nodes and none of them is batch or ghost norm: there are no running statistics to inspect.`
     : `This run uses ${norm} norm, which normalizes each image on its own and keeps no running statistics: there is nothing for the BN inspector to show.`;
 }
 
@@ -26,12 +28,14 @@ export function bnTimeline(ws: Workspace, runId: string, maxRecords = 400): BnTi
   const run = ws.getRun(runId);
   const records = ws.readBnRecords(runId);
   const s = run.settings;
-  const hasBn = s.norm === 'batch' || s.norm === 'ghost';
   const h = run.dataset?.height ?? 28;
   const w = run.dataset?.width ?? 28;
   const c = run.dataset?.channels ?? 1;
   const classes = run.dataset?.classNames.length ?? 10;
-  const layers = hasBn ? bnLayerInfosFromSpec(run.model ?? specForSettings(s, [h, w, c], classes)) : [];
+  // The graph the run trained decides (a model file's fixed norm nodes ignore the norm setting).
+  const spec = run.model ?? ((s.norm === 'batch' || s.norm === 'ghost') ? specForSettings(s, [h, w, c], classes) : null);
+  const layers = spec ? bnLayerInfosFromSpec(spec) : [];
+  const hasBn = layers.length > 0;
   const idx = thin(records.length, Math.max(2, maxRecords));
   const series: BnTimeline['series'] = {};
   for (const l of layers) {
@@ -51,7 +55,7 @@ export function bnTimeline(ws: Workspace, runId: string, maxRecords = 400): BnTi
     hasBn,
     message: hasBn
       ? records.length ? `${records.length} BN records, one every ${interval} step${interval === 1 ? '' : 's'}` : 'No BN records stored yet (the run has not reached its first record).'
-      : noBnMessage(s.norm),
+      : noBnMessage(spec ? graphNormKind(spec) : s.norm),
     layers,
     steps: idx.map((i) => records[i].step),
     epochs: idx.map((i) => records[i].epoch),
@@ -60,6 +64,12 @@ export function bnTimeline(ws: Workspace, runId: string, maxRecords = 400): BnTi
     kept: idx.length,
     stored: records.length,
   };
+}
+
+/** The norm kinds of a graph's norm nodes ('none' when it has none; 'layer, group' when mixed). */
+export function graphNormKind(spec: ModelSpec): string {
+  const kinds = [...new Set(spec.nodes.flatMap((n) => (n.op === 'norm' ? [n.norm.kind] : [])))];
+  return kinds.length ? kinds.join(', ') : 'none';
 }
 
 /** BN layer infos from a spec alone (no tensors). */

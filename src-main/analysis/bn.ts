@@ -130,7 +130,8 @@ export async function inputMoments(
     xt.dispose();
     for (const name of layerNames) {
       const t = inputs[name];
-      positions[name] = t.shape[1]! * t.shape[2]!;
+      // After a dense layer (BatchNorm1d) the input is [N, C]: one position per image.
+      positions[name] = t.rank === 4 ? t.shape[1]! * t.shape[2]! : 1;
       acc.get(name)!.add(t.dataSync() as Float32Array, n);
       t.dispose();
     }

@@ -330,7 +330,8 @@ export class LandscapeEvaluator implements PointEvaluator {
     for (const bn of bns) {
       const x = inputs[bn.name];
       tf.tidy(() => {
-        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        // Every axis but the channels: [N, H, W, C] after a conv, [N, C] after a dense layer.
+        const { mean, variance } = tf.moments(x, x.shape.slice(0, -1).map((_, i) => i));
         const count = x.size / x.shape[x.shape.length - 1];
         bn.runningMean.assign(mean);
         bn.runningVar.assign(tf.mul(variance, count / Math.max(1, count - 1)));

@@ -196,3 +196,74 @@ export function expandPreset(
   }
   return out;
 }
+
+/**
+ * Settings that reach training only through the model graph: a `norm: 'auto'` node takes the
+ * norm settings, a `rate: 'auto'` dropout node the rate, a preset's conv bias and BN position
+ * shape its nodes. On a model that has no such node they change nothing.
+ */
+export const GRAPH_ONLY_SETTINGS: readonly (keyof TrainSettings)[] = [
+  'norm', 'ghostBatch', 'groups', 'bnPosition', 'bnConvention', 'bnMomentum', 'bnEps', 'convBias', 'dropout',
+];
+
+export interface DistinctPlan {
+  runs: PlannedRun[];
+  /** Why variants were left out (empty when none were). */
+  notes: string[];
+}
+
+/**
+ * A study's variants applied to the chosen model: a variant whose resolved graph and other
+ * settings equal an earlier variant's (with the same seed) would train the same network again,
+ * e.g. the dropout rates of the dropout preset on a model with no dropout node, so it is left
+ * out with a note. When no two variants differ any more the study compares nothing: an Error
+ * says which settings the model ignores and why.
+ *
+ * `resolved` gives a planned run's full settings and the graph it would train.
+ */
+export function distinctRuns(
+  presetId: string,
+  plan: PlannedRun[],
+  resolved: (run: PlannedRun) => { settings: TrainSettings; graph: unknown },
+  modelName: string,
+): DistinctPlan {
+  const keyOf = (r: PlannedRun) => {
+    const { settings, graph } = resolved(r);
+    const rest = Object.fromEntries(
+      Object.entries(settings).filter(([k]) => k !== 'name' && !GRAPH_ONLY_SETTINGS.includes(k as keyof TrainSettings)).sort(([a], [b]) => (a < b ? -1 : 1)),
+    );
+    return JSON.stringify([graph, rest]);
+  };
+  const first = new Map<string, PlannedRun>();
+  const kept: PlannedRun[] = [];
+  const same = new Map<string, string[]>(); // kept variant → variants that repeat it
+  for (const r of plan) {
+    const k = keyOf(r);
+    const earlier = first.get(k);
+    if (!earlier) {
+      first.set(k, r);
+      kept.push(r);
+    } else if (earlier.variant !== r.variant) {
+      const list = same.get(earlier.variant) ?? [];
+      if (!list.includes(r.variant)) list.push(r.variant);
+      same.set(earlier.variant, list);
+    }
+  }
+  if (same.size === 0) return { runs: kept, notes: [] };
+  // Per kept variant: the graph-only settings in which its repeats differ from it (what the model ignores).
+  const byVariant = new Map(plan.map((r) => [r.variant, resolved(r).settings] as const));
+  const ignoredBy = (v: string, dups: string[]) =>
+    GRAPH_ONLY_SETTINGS.filter((k) => dups.some((d) => JSON.stringify(byVariant.get(d)![k]) !== JSON.stringify(byVariant.get(v)![k])));
+  const why = (keys: readonly string[]) => `model ${modelName} has no node that follows ${keys.join(', ')} (no norm: 'auto' or rate: 'auto' placeholder there)`;
+  const variants = new Set(plan.map((r) => r.variant));
+  const keptVariants = new Set(kept.map((r) => r.variant));
+  if (variants.size > 1 && keptVariants.size === 1) {
+    const [v, dups] = [...same][0];
+    throw new Error(
+      `study ${presetId}: every variant would train the same network, because ${why(ignoredBy(v, dups))}. ` +
+        "Choose a model whose norm/dropout nodes say 'auto' (every preset does; import-model makes batch norms 'auto' by default), or another study.",
+    );
+  }
+  const notes = [...same].map(([v, dups]) => `variant${dups.length > 1 ? 's' : ''} ${dups.join(', ')} left out: ${dups.length > 1 ? 'they train' : 'it trains'} the same network as ${v}, because ${why(ignoredBy(v, dups))}`);
+  return { runs: kept, notes };
+}

@@ -1,7 +1,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { closeSync, constants as fsConstants, existsSync, lstatSync, openSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import type { EpochMetrics, JobInfo, RunDetail, RunRecord } from '../contract/api';
-import { createServices, type Services } from '../services';
+import { createServices, type DoorServices } from '../services';
 
 export interface Command {
   name: string;
@@ -29,7 +29,7 @@ export function workspaceDir(flag: unknown): string {
  */
 export async function withServices<T>(
   workspace: string,
-  fn: (s: Services) => Promise<T>,
+  fn: (s: DoorServices) => Promise<T>,
   opts: { init?: unknown; readOnly?: boolean; parallel?: number } = {},
 ): Promise<T> {
   const s = await createServices({ workspace, init: opts.init === true, readOnly: opts.readOnly, lazyEngine: true, parallel: opts.parallel });
@@ -124,7 +124,7 @@ function progressBar(job: JobInfo): string {
  * While an analysis job matching `match` works: a progress bar on a TTY, and Ctrl-C cancels it
  * (a second Ctrl-C quits). Returns the function that stops following.
  */
-export function followJob(s: Services, match: (job: JobInfo) => boolean, tty: boolean): () => void {
+export function followJob(s: DoorServices, match: (job: JobInfo) => boolean, tty: boolean): () => void {
   let jobId: string | null = null;
   const off = s.subscribe((event, payload) => {
     if (event !== 'job.updated') return;
@@ -178,9 +178,9 @@ export class StopSignals {
   }
 
   /** Stops `job` of `s` on a signal (at once when one came before). */
-  attach(s: Services, job: JobInfo): void {
+  attach(s: DoorServices, job: JobInfo): void {
     this.target = () => {
-      s.host.cancel(job.id, this.signal === 'SIGTERM' ? 'interrupted' : 'cancelled');
+      s.cancelJob(job.id, this.signal === 'SIGTERM' ? 'interrupted' : 'cancelled');
     };
     if (this.signal) this.target();
   }
@@ -202,7 +202,7 @@ export class StopSignals {
  * Follows a training job to its end: prints each epoch (a JSON line with --json), a progress bar
  * on a TTY, stops cleanly on SIGINT/SIGTERM (see StopSignals), and returns the final run.
  */
-export async function followRun(s: Services, run: RunRecord, job: JobInfo, json: boolean, stop?: StopSignals): Promise<RunRecord> {
+export async function followRun(s: DoorServices, run: RunRecord, job: JobInfo, json: boolean, stop?: StopSignals): Promise<RunRecord> {
   const tty = process.stderr.isTTY && !json;
   const epochs = run.settings.epochs;
   const signals = stop ?? new StopSignals();
@@ -233,16 +233,15 @@ export async function followRun(s: Services, run: RunRecord, job: JobInfo, json:
   const final = ((await s.handle('runs.get', { id: run.id })) as RunDetail).run;
   // A job stopped before it trained (still queued when the signal came) never wrote its record.
   // Judged on the record itself: the merged view shows a run whose Slurm task is being requeued as queued.
-  const raw = s.workspace.getRun(run.id);
+  const raw = s.storedRun(run.id);
   if (signals.signal && (raw.status === 'queued' || raw.status === 'running' || (signals.signal === 'SIGTERM' && raw.status === 'cancelled'))) {
-    const status = signals.signal === 'SIGTERM' ? 'interrupted' : 'cancelled';
-    return s.workspace.updateRun(run.id, { status, owner: undefined, ...(status === 'interrupted' ? { error: 'interrupted by SIGTERM before training started' } : {}) });
+    return s.stopUntrained(run.id, signals.signal === 'SIGTERM' ? 'interrupted' : 'cancelled');
   }
   return signals.signal ? raw : final;
 }
 
 /** The summary line of a finished run (issue 3's fields plus status and best epoch). */
-export async function runSummary(s: Services, run: RunRecord): Promise<Record<string, unknown>> {
+export async function runSummary(s: DoorServices, run: RunRecord): Promise<Record<string, unknown>> {
   const metrics = ((await s.handle('runs.get', { id: run.id })) as RunDetail).metrics;
   const last = metrics.at(-1);
   const seconds = metrics.reduce((a, m) => a + m.seconds, 0);

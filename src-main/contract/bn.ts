@@ -183,3 +183,15 @@ export function translateMomentum(convention: 'pytorch' | 'keras' | 'onnx', mome
     ],
   };
 }
+
+/**
+ * Whether a run has batch or ghost norm nodes (something for the BN inspector): the graph it
+ * trained decides when it is recorded (a model file's fixed norm nodes ignore the norm setting),
+ * else its norm setting.
+ */
+export function runHasBn(run: { settings: { norm: string }; model?: { nodes: readonly { op: string; norm?: unknown }[] } }): boolean {
+  if (run.model) {
+    return run.model.nodes.some((n) => n.op === 'norm' && typeof n.norm === 'object' && n.norm !== null && ['batch', 'ghost'].includes((n.norm as { kind?: string }).kind ?? ''));
+  }
+  return run.settings.norm === 'batch' || run.settings.norm === 'ghost';
+}

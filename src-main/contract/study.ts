@@ -80,6 +80,8 @@ export interface StudyStartResult {
   jobs: JobInfo[];
   /** Set when the runs went to Slurm: the array job, the report job and where their files are. */
   slurm?: SlurmSubmission;
+  /** Variants left out because on the study's model they train the same network as another (why). */
+  notes?: string[];
 }
 
 /** Runs whose settings differ only in seed (and name) form one group: drawn as mean with a band. */

@@ -17,8 +17,7 @@ import { addPenaltyGrad, clipGrads, lossFn } from './regularize';
 import { deriveSeed, mulberry32, permutation, STREAM } from './rng';
 import { specForSettings, type ModelSpec } from './spec';
 import { splitStart } from '../model/start-weights';
-import { chooseEngine, gradTensors, OrtTrainer, type EngineChoice } from './ort-trainer';
-import { ExportError } from '../onnx/export';
+import type { EngineChoice, StepConfig, StepEngine, StepEngineContext, StepEngineFactory } from './step-engine';
 
 export interface TrainProgress {
   /** 1-based epoch in progress. */
@@ -119,6 +118,11 @@ export interface TrainOptions {
    * tensors whose name and shape fit the model are used (model/start-weights.ts). Ignored on resume.
    */
   initialWeights?: NamedWeights;
+  /**
+   * Chooses and starts the step engine (host/step-engines.ts gives onnxruntime or tfjs);
+   * default tfjsEngines: this room alone trains on tfjs only.
+   */
+  engines?: StepEngineFactory;
 }
 
 /** The first `limit` images of a split (0 = all). */
@@ -202,38 +206,18 @@ export async function trainRun(
     { kind: settings.optimizer, momentum: settings.momentum, nesterov: settings.nesterov, weightDecay: settings.weightDecay },
     params.map((p) => ({ name: p.name, variable: p.variable, decay: penalized.has(p.name) })),
   );
-  let engine = chooseEngine(settings, spec);
-  let ortTrainer: OrtTrainer | null = null;
-  if (engine.engine === 'onnxruntime') {
-    try {
-      ortTrainer = await OrtTrainer.create(spec, settings.loss, engine.threads ?? 1);
-    } catch (e) {
-      if (settings.engine === 'onnxruntime') {
-        model.dispose();
-        optimizer.dispose();
-        throw new Error(`engine onnxruntime could not start: ${(e as Error).message}`);
-      }
-      engine = { engine: 'tfjs', reason: `onnxruntime could not start (${(e as Error).message.split('\n')[0]})` };
-    }
+  let stepEngine: StepEngine;
+  try {
+    stepEngine = await (options.engines ?? tfjsEngines)({ settings, spec, model, params, optimizer, input: [h, w, c], classes });
+  } catch (e) {
+    model.dispose();
+    optimizer.dispose();
+    throw e;
   }
+  const engine = stepEngine.choice;
   hooks.onEngine?.(engine);
-  // Eval-mode passes over the test split: through onnxruntime with the onnxruntime engine (the
-  // model exported as `normlab export` does), else tfjs. A model the exporter cannot express
-  // is evaluated on tfjs.
-  let ortEval = ortTrainer !== null;
-  const evaluateSplit = async (split: Split): Promise<EvalResult> => {
-    if (ortTrainer && ortEval) {
-      try {
-        return await ortTrainer.evaluate(model, split, normalization, { batch: 500, loss: settings.loss });
-      } catch (e) {
-        if (!(e instanceof ExportError)) throw e;
-        ortEval = false;
-      }
-    }
-    return evaluate(model, split, normalization, { batch: 500, loss: settings.loss });
-  };
+  const evaluateSplit = (split: Split): Promise<EvalResult> => stepEngine.evaluate(split, normalization);
   const evaluateTest = () => evaluateSplit(test);
-  let updateMs = 0;
   let best = resume?.best ?? null;
   let wait = resume?.earlyStopWait ?? 0;
   let bestSnapshot = bestWeights;
@@ -293,25 +277,11 @@ export async function trainRun(
           clip: settings.clip,
           clipValue: settings.clipValue,
         };
-        let stats: tf.Tensor1D;
-        let tUpdate = 0;
-        if (ortTrainer) {
-          const nextStart = (step + 1) * batch;
-          const next = step + 1 < steps
-            ? { dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch, step + 1), n: Math.min(batch, train.count - nextStart) }
-            : epoch + 1 < settings.epochs ? { dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch + 1, 0), n: Math.min(batch, train.count) } : undefined;
-          const r = await ortTrainer.step(model, params, x, labels, n, cfg.dropoutSeed, next);
-          tUpdate = performance.now();
-          stats = tf.tidy(() => {
-            const u = applyUpdate(params, optimizer, gradTensors(params, r.grads), cfg);
-            return tf.stack([tf.scalar(r.loss), tf.scalar(r.correct), u.norm, u.clipped]) as tf.Tensor1D;
-          });
-        } else {
-          stats = trainStep(model, params, optimizer, x, labels, n, [h, w, c], classes, cfg);
-        }
-        const [loss, correct, norm, clipped] = await stats.data();
-        stats.dispose();
-        if (tUpdate) updateMs += performance.now() - tUpdate;
+        const nextStart = (step + 1) * batch;
+        const next = step + 1 < steps
+          ? { dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch, step + 1), n: Math.min(batch, train.count - nextStart) }
+          : epoch + 1 < settings.epochs ? { dropoutSeed: deriveSeed(settings.seed, STREAM.dropout, epoch + 1, 0), n: Math.min(batch, train.count) } : undefined;
+        const { loss, correct, norm, clipped } = await stepEngine.step({ x, labels, n, cfg, next });
         lossSum += loss * n;
         correctSum += correct;
         normSum += norm;
@@ -418,8 +388,9 @@ export async function trainRun(
     throw e;
   } finally {
     optimizer.dispose();
-    await ortTrainer?.dispose();
+    await stepEngine.dispose();
   }
+  const stepTiming = stepEngine.stepTiming();
   return {
     status,
     epochs: epochsDone,
@@ -432,29 +403,39 @@ export async function trainRun(
     seconds: (performance.now() - started) / 1000,
     bestEpoch: best?.epoch ?? 0,
     engine,
-    ...(ortTrainer && ortTrainer.timing.steps > 0
-      ? {
-          stepTiming: Object.fromEntries(
-            Object.entries({ ...ortTrainer.timing, update: updateMs })
-              .filter(([k]) => k !== 'steps')
-              .map(([k, v]) => [k, Math.round((v / ortTrainer!.timing.steps) * 100) / 100]),
-          ),
-        }
-      : {}),
+    ...(stepTiming ? { stepTiming } : {}),
     model,
   };
 }
 
-interface StepConfig {
-  lr: number;
-  loss: LossKind;
-  dropoutSeed: number;
-  penalized: Set<string>;
-  l1: number;
-  l2: number;
-  clip: TrainSettings['clip'];
-  clipValue: number;
+/**
+ * The tfjs step engine: autodiff on the model's tf variables, evaluation with `evaluate`.
+ * `choice` says why tfjs trains this run (chosen, or the reason onnxruntime does not).
+ */
+export function tfjsStepEngine(ctx: StepEngineContext, choice: EngineChoice): StepEngine {
+  const { model, params, optimizer, input, classes, settings } = ctx;
+  return {
+    choice,
+    async step({ x, labels, n, cfg }) {
+      const stats = trainStep(model, params, optimizer, x, labels, n, input, classes, cfg);
+      const [loss, correct, norm, clipped] = await stats.data();
+      stats.dispose();
+      return { loss, correct, norm, clipped };
+    },
+    evaluate: async (split, normalization) => evaluate(model, split, normalization, { batch: 500, loss: settings.loss }),
+    stepTiming: () => undefined,
+    dispose: async () => {},
+  };
 }
+
+/**
+ * The factory of a process without onnxruntime: tfjs for `auto` and `tfjs`; `onnxruntime` is an
+ * error, since no onnxruntime engine was given (host/step-engines.ts gives one).
+ */
+export const tfjsEngines: StepEngineFactory = async (ctx) => {
+  if (ctx.settings.engine === 'onnxruntime') throw new Error('engine onnxruntime is not available here (trainRun was given no onnxruntime engine); use engine tfjs or auto');
+  return tfjsStepEngine(ctx, { engine: 'tfjs', reason: ctx.settings.engine === 'tfjs' ? 'engine tfjs was chosen' : 'auto: this process trains on tfjs only' });
+};
 
 /**
  * One optimizer step on a normalized NHWC batch. Returns [loss, correct, pre-clip grad norm,
@@ -492,7 +473,7 @@ export function trainStep(
  * Penalty gradients, clipping and the optimizer update from the data gradients (in the order of
  * `params`), shared by both engines. Returns the pre-clip global norm and the 0/1 clipped flag.
  */
-function applyUpdate(params: ParamRef[], optimizer: Optimizer, grads: tf.Tensor[], cfg: StepConfig): { norm: tf.Scalar; clipped: tf.Scalar } {
+export function applyUpdate(params: ParamRef[], optimizer: Optimizer, grads: tf.Tensor[], cfg: StepConfig): { norm: tf.Scalar; clipped: tf.Scalar } {
   const pen = { l1: cfg.l1, l2: cfg.l2 };
   const list = params.map((p, i) => (cfg.penalized.has(p.name) && (pen.l1 > 0 || pen.l2 > 0) ? addPenaltyGrad(grads[i], p.variable, pen) : grads[i]));
   const clipped = clipGrads(list, cfg.clip, cfg.clipValue);

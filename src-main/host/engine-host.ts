@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackendInfo, JobInfo, JobKind, Progress } from '../contract/api';
 import { loadDataset, type Dataset, type LoadOptions } from '../data/dataset';
 import { defaultParallel, slurmCpus, threadsPerRun } from '../engine/threads';
-import type { CancelReason, DatasetFailure, FromWorker, ToWorker } from './protocol';
+import type { CancelReason, DatasetFailure, FromWorker, JobCall, JobCancelled, JobName, JobParams, JobResult, ToWorker } from './protocol';
 
 export interface HostEvents {
   'job.updated': JobInfo;
@@ -26,8 +26,8 @@ type Listener = <E extends keyof HostEvents>(event: E, payload: HostEvents[E]) =
 
 interface Pending {
   info: JobInfo;
-  kind: string;
-  payload: unknown;
+  /** The job's name and params, as the worker gets them. */
+  call: JobCall;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   /** Called when the worker dies under this job (before reject). */
@@ -320,7 +320,7 @@ export class EngineHost {
     const worker = slot.worker;
     void slot.readyPromise.then(
       () => {
-        if (slot.running === next && slot.worker === worker) worker.postMessage({ type: 'job', id: next.info.id, kind: next.kind, payload: next.payload } satisfies ToWorker);
+        if (slot.running === next && slot.worker === worker) worker.postMessage({ type: 'job', id: next.info.id, ...next.call } satisfies ToWorker);
       },
       (e: Error) => {
         if (slot.running !== next) return;
@@ -384,20 +384,29 @@ export class EngineHost {
     });
   }
 
-  /** Queues a job; the promise settles with the job's result. */
-  submit(kind: string, payload: unknown, meta: { title: string; jobKind?: JobKind; runId?: string; onCrash?: (message: string) => void }): { info: JobInfo; done: Promise<unknown> } {
+  /**
+   * Queues a job; the promise settles with the job's result, or `{ status: 'cancelled' }` when
+   * it was cancelled in the queue. Params and result are typed by the job map (protocol.ts `Jobs`).
+   */
+  submit<K extends JobName>(
+    kind: K,
+    payload: JobParams<K>,
+    meta: { title: string; jobKind?: JobKind; runId?: string; onCrash?: (message: string) => void },
+  ): { info: JobInfo; done: Promise<JobResult<K> | JobCancelled> } {
     if (this.closed) throw new JobError('the engine is shut down');
     this.retryIfBroken();
     const info: JobInfo = { id: randomUUID(), kind: meta.jobKind ?? 'analysis', title: meta.title, state: 'queued', ...(meta.runId ? { runId: meta.runId } : {}) };
     let pending!: Pending;
     const done = new Promise<unknown>((resolve, reject) => {
-      pending = { info, kind, payload, resolve, reject, onCrash: meta.onCrash };
+      // K and its params go together, which the compiler cannot see through the union.
+      pending = { info, call: { kind, payload } as JobCall, resolve, reject, onCrash: meta.onCrash };
     });
     done.catch(() => undefined);
     this.queue.push(pending);
     this.emit('job.updated', info);
     this.pump();
-    return { info: pending.info, done };
+    // The worker's answer is the handler's result (or the queue's cancel), typed by the map.
+    return { info: pending.info, done: done as Promise<JobResult<K> | JobCancelled> };
   }
 
   /**

@@ -2,8 +2,45 @@
  * The engine worker protocol: a tagged union on `type`, both directions.
  * Handled with exhaustive switches on both sides.
  */
-import type { BackendInfo, Progress } from '../contract/api';
+import type { BackendInfo, Progress, RunRecord } from '../contract/api';
+import type { BnInspectRequest, BnReport } from '../contract/bn';
+import type { DropoutResult } from '../contract/dropout';
+import type { LandscapeResult, NormLabReport } from '../contract/landscape';
+import type { ExportResult, InferBenchResult } from '../contract/onnx';
+import type { MisclassifiedResult, WeightsResult } from '../contract/study';
 import type { Dataset, LoadOptions } from '../data/dataset';
+import type { DataProbePayload, DataProbeResult } from './jobs/data-probe';
+import type { DropoutJobPayload } from './jobs/dropout';
+import type { LandscapeJobPayload, NormLabJobPayload } from './jobs/landscape';
+import type { MisclassifiedJobPayload } from './jobs/misclassified';
+import type { BenchJobPayload, ExportJobPayload } from './jobs/onnx';
+import type { TrainJobPayload } from './jobs/train';
+import type { WeightsJobPayload } from './jobs/weights';
+
+/** What a job answers when it stopped on request (and what the host answers for a job cancelled in the queue). */
+export type JobCancelled = { status: 'cancelled' };
+
+/**
+ * Job name → params and result: the worker's method map, as contract/api.ts's Api is the
+ * services'. Handlers (jobs/index.ts), the host's submit and the services' runJob are typed
+ * from it, so a job called with the wrong params, or a handler missing, is a compile error.
+ */
+export interface Jobs {
+  train: { params: TrainJobPayload; result: { status: string; run: RunRecord } };
+  'bn.inspect': { params: BnInspectRequest; result: BnReport | JobCancelled };
+  'onnx.export': { params: ExportJobPayload; result: ExportResult | JobCancelled };
+  'onnx.bench': { params: BenchJobPayload; result: InferBenchResult | JobCancelled };
+  dropout: { params: DropoutJobPayload; result: DropoutResult | JobCancelled };
+  misclassified: { params: MisclassifiedJobPayload; result: MisclassifiedResult };
+  weights: { params: WeightsJobPayload; result: WeightsResult };
+  landscape: { params: LandscapeJobPayload; result: LandscapeResult };
+  'landscape.images': { params: NormLabJobPayload; result: NormLabReport };
+  /** Which thread runs jobs and whether it sees the host's shared dataset (tests, bench). */
+  'data.probe': { params: DataProbePayload; result: DataProbeResult };
+}
+export type JobName = keyof Jobs;
+export type JobParams<K extends JobName> = Jobs[K]['params'];
+export type JobResult<K extends JobName> = Jobs[K]['result'];
 
 /** A dataset the host could not load, for the worker to throw as the same DatasetError. */
 export interface DatasetFailure {
@@ -13,8 +50,12 @@ export interface DatasetFailure {
   problem?: string;
 }
 
+/** A job's name and its params: one member per job name, so the two always go together. */
+export type JobCall = { [K in JobName]: { kind: K; payload: JobParams<K> } }[JobName];
+export type JobMessage = { type: 'job'; id: string } & JobCall;
+
 export type ToWorker =
-  | { type: 'job'; id: string; kind: string; payload: unknown }
+  | JobMessage
   /** Stop after the current step; 'interrupted' when a signal (SIGTERM: scancel, time limit) asked, not the user. */
   | { type: 'cancel'; id: string; reason?: CancelReason }
   | { type: 'info'; id: string }
@@ -50,6 +91,5 @@ export interface JobContext {
   cancelReason?(): CancelReason | null;
 }
 
-// Each handler narrows its own payload; the worker only routes by kind.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type JobHandler = (payload: any, ctx: JobContext) => Promise<unknown>;
+/** The handler of job K (jobs/index.ts lists one per name). */
+export type JobHandler<K extends JobName> = (payload: JobParams<K>, ctx: JobContext) => Promise<JobResult<K>>;

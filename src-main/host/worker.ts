@@ -12,8 +12,8 @@ import { setAutoThreads } from '../engine/threads';
 import { setDatasetSource, type Dataset } from '../data/dataset';
 import { DatasetError } from '../data/idx';
 import { engineVersions } from './versions';
-import type { CancelReason, DatasetFailure, FromWorker, JobContext, ToWorker } from './protocol';
-import { JOBS } from './jobs';
+import type { CancelReason, DatasetFailure, FromWorker, JobContext, JobHandler, JobName, JobParams, ToWorker } from './protocol';
+import { isJobName, JOBS } from './jobs';
 
 if (!parentPort) throw new Error('worker.ts must run in a worker thread');
 const port = parentPort;
@@ -48,12 +48,13 @@ function errorMessage(e: unknown): { message: string; code?: string } {
   return { message: String(e) };
 }
 
-async function runJob(id: string, kind: string, payload: unknown): Promise<void> {
-  const handler = JOBS[kind];
-  if (!handler) {
+/** Runs job `kind`: its params and result are typed by the job map; a name off the wire is checked first. */
+async function runJob<K extends JobName>(id: string, kind: K, payload: JobParams<K>): Promise<void> {
+  if (!isJobName(kind)) {
     send({ type: 'error', id, message: `unknown job kind "${kind}"`, code: 'invalid' });
     return;
   }
+  const handler: JobHandler<K> = JOBS[kind];
   const ctx: JobContext = {
     jobId: id,
     workspace,

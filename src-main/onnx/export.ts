@@ -1,6 +1,7 @@
 /**
- * ONNX exporter: a resolved model graph (a chain, see chain.ts) + NamedWeights (tfjs layout, NHWC) → an ONNX ModelProto built with
- * onnx-proto's protobufjs classes (never hand-written bytes).
+ * ONNX exporter: a resolved model graph (any DAG of the layer table's kinds) + NamedWeights (tfjs
+ * layout, NHWC) → an ONNX ModelProto built with onnx-proto's protobufjs classes (never
+ * hand-written bytes). Each kind's ONNX nodes come from its entry in export-ops.ts.
  *
  * Graph contract (documented in the audit and the model's doc string):
  * - input  `input`:  float32 [N, C, H, W] (NCHW, dynamic batch N). Pixels in [0, 1] when the input
@@ -10,10 +11,12 @@
  * - output `logits`:        float32 [N, classes].
  */
 import onnxProto from 'onnx-proto';
-import type { NormChoice as NormSpec, ResolvedGraph as ModelSpec } from '../contract/model-graph';
-import { countParams, type NamedWeights } from '../model';
-import { chainOf, type Chain, type ChainLayer as LayerSpec } from './chain';
-import type { ExportAudit, ExportAuditBn, ExportAuditNode } from '../contract/onnx';
+import type { GraphNode, ResolvedGraph as ModelSpec } from '../contract/model-graph';
+import { consumers, countParams, describeIssue, hasRunningStats, inferShapes, ModelGraphError, outputName, type NamedWeights, type Shape as ModelShape } from '../model';
+import type { ExportAudit, ExportAuditNode } from '../contract/onnx';
+import { lowerNode, type FoldPlan, type LowerContext } from './export-ops';
+
+export { hwioToOihw } from './export-ops';
 
 const { onnx } = onnxProto;
 
@@ -160,86 +163,118 @@ export function tensorType(dims: Shape) {
   });
 }
 
-function weight(weights: NamedWeights, name: string, shape: number[], layer: string): Float32Array {
-  const w = weights[name];
-  if (!w) throw new ExportError(`layer ${layer}: weight "${name}" is missing from the checkpoint`);
+/** One weight, checked: present, float data, the shape the node needs. */
+function weight(weights: NamedWeights, node: string, param: string, shape: number[]): Float32Array {
+  const name = `${node}/${param}`;
+  const w = Object.prototype.hasOwnProperty.call(weights, name) ? weights[name] : undefined;
+  if (!w || typeof w !== 'object') throw new ExportError(`layer ${node}: weight "${name}" is missing from the checkpoint`);
+  const wShape: unknown = w.shape;
+  if (!Array.isArray(wShape) || Object.prototype.toString.call(w.data) !== '[object Float32Array]') {
+    throw new ExportError(`layer ${node}: weight "${name}" is not a float32 tensor (shape ${JSON.stringify(wShape)}, data ${Object.prototype.toString.call(w.data)})`);
+  }
   const n = shape.reduce((a, b) => a * b, 1);
-  if (w.data.length !== n || w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i])) {
-    throw new ExportError(`layer ${layer}: weight "${name}" has shape [${w.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  if (w.data.length !== n || wShape.length !== shape.length || wShape.some((d, i) => d !== shape[i])) {
+    const declared = (wShape as number[]).reduce((a, b) => a * b, 1);
+    throw new ExportError(`layer ${node}: weight "${name}" has shape [${wShape.join(', ')}]${w.data.length !== declared ? ` (${w.data.length} values)` : ''}, expected [${shape.join(', ')}]`);
   }
   return w.data;
 }
 
-/** tfjs conv kernel [kh, kw, in, out] → ONNX OIHW [out, in, kh, kw]. */
-export function hwioToOihw(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
-  const outArr = new Float32Array(k.length);
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < cin; i++)
-        for (let o = 0; o < cout; o++) outArr[((o * cin + i) * kh + y) * kw + x] = k[((y * kw + x) * cin + i) * cout + o];
-  return outArr;
-}
-
-function isBn(l: LayerSpec): l is Extract<LayerSpec, { type: 'norm' }> & { norm: Extract<NormSpec, { kind: 'batch' | 'ghost' }> } {
-  return l.type === 'norm' && (l.norm.kind === 'batch' || l.norm.kind === 'ghost');
-}
-
-/** Momentum on the OLD running value (ONNX's and Keras' convention); null = cumulative average. */
-function onnxMomentum(n: Extract<NormSpec, { kind: 'batch' | 'ghost' }>): number | null {
-  if (n.momentum === null) return null;
-  return n.convention === 'keras' ? n.momentum : 1 - n.momentum;
+/** Shapes of every node, or an ExportError naming what does not check out (unresolved placeholders, bad shapes). */
+function checkedShapes(graph: ModelSpec): Record<string, ModelShape> {
+  const raw = graph as { nodes?: unknown };
+  if (Array.isArray(raw.nodes)) {
+    for (const n of raw.nodes as GraphNode[]) {
+      if (n && n.op === 'norm' && n.norm === 'auto') throw new ExportError(`layer ${n.name} (norm): norm is still "auto"; resolve the graph with the run's settings before exporting`);
+      if (n && (n.op === 'dropout' || n.op === 'dropout2d') && n.rate === 'auto') throw new ExportError(`layer ${n.name} (${n.op}): rate is still "auto"; resolve the graph with the run's settings before exporting`);
+    }
+  }
+  try {
+    return inferShapes(graph);
+  } catch (e) {
+    if (e instanceof ModelGraphError) throw new ExportError(`the graph does not check out: ${e.issues.map(describeIssue).join('; ')}`);
+    throw e;
+  }
 }
 
 /**
- * Exports a model to ONNX. Throws ExportError naming the layer when the spec cannot be expressed
- * (an unknown layer, a batch norm that cannot be folded, missing or misshapen weights).
+ * Which batch norms fold into which conv or dense layer (--fold-bn): a BN whose input, through
+ * dropouts only, is a conv or dense layer that nothing else reads. Anything else is an
+ * ExportError naming the BN (the fold would change another reader, or there is nothing to fold into).
+ */
+function planFolds(graph: ModelSpec): { foldInto: Map<string, FoldPlan>; folded: Map<string, FoldPlan> } {
+  const foldInto = new Map<string, FoldPlan>();
+  const folded = new Map<string, FoldPlan>();
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const readers = consumers(graph);
+  for (const n of graph.nodes) {
+    if (n.op !== 'norm' || !hasRunningStats(n.norm)) continue;
+    const bn = n as FoldPlan['bn'];
+    let prev = byName.get(n.inputs[0]);
+    const dropouts: string[] = [];
+    while (prev && (prev.op === 'dropout' || prev.op === 'dropout2d')) {
+      dropouts.push(prev.name);
+      prev = byName.get(prev.inputs[0]);
+    }
+    if (!prev || (prev.op !== 'conv2d' && prev.op !== 'dense')) {
+      throw new ExportError(
+        `cannot fold batch norm layer ${n.name} into a convolution: it follows ${prev ? `${prev.op} layer ${prev.name}` : 'the input'}, ` +
+          `not a conv or dense layer (e.g. BN after ReLU). Export without --fold-bn to keep it as BatchNormalization.`,
+      );
+    }
+    for (const m of [prev.name, ...dropouts]) {
+      const others = (readers.get(m) ?? []).filter((r) => r !== n.name && !dropouts.includes(r));
+      if (others.length > 0) {
+        throw new ExportError(
+          `cannot fold batch norm layer ${n.name} into ${prev.op} layer ${prev.name}: the output of ${m} is also read by ${others.join(', ')}, ` +
+            `which must not see the folded values. Export without --fold-bn to keep it as BatchNormalization.`,
+        );
+      }
+    }
+    const plan = { bn, into: prev.name };
+    foldInto.set(prev.name, plan);
+    folded.set(n.name, plan);
+  }
+  return { foldInto, folded };
+}
+
+/**
+ * Exports a model graph (any DAG of the layer table's kinds) to ONNX. Throws ExportError naming
+ * the layer when it cannot be expressed (a batch norm that cannot be folded, missing or
+ * misshapen weights, a graph that does not check out).
  */
 export function exportOnnx(graph: ModelSpec, weights: NamedWeights, opts: ExportOptions): { bytes: Uint8Array; audit: ExportAudit } {
-  const spec = chainOf(graph);
-  if (typeof spec === 'string') throw new ExportError(`the exporter cannot express ${spec}`);
   const requested = opts.opset !== undefined;
   const opset = opts.opset ?? DEFAULT_OPSET;
   if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
     throw new ExportError(`opset must be a whole number from ${MIN_OPSET} to ${MAX_OPSET}, got ${opts.opset}`);
   }
+  const shapes = checkedShapes(graph);
   const foldBn = opts.foldBn ?? false;
-  const [H0, W0, C0] = spec.input;
+  const [H0, W0, C0] = graph.input;
+  const classes = graph.classes;
   const g = new Graph();
   const notes: string[] = [];
-  const bns: ExportAuditBn[] = [];
-  const dropoutRemoved: string[] = [];
-  let usesLayerNorm = false;
-  let usesGroupNorm = false;
-
-  // Which BN layers fold into which conv: a BN whose nearest preceding non-dropout layer is a conv.
-  const foldInto = new Map<number, number>(); // conv index → bn index
-  const foldedBn = new Set<number>();
-  if (foldBn) {
-    spec.layers.forEach((l, i) => {
-      if (!isBn(l)) return;
-      let j = i - 1;
-      while (j >= 0 && spec.layers[j].type === 'dropout') j--;
-      const prev = spec.layers[j];
-      if (!prev || prev.type !== 'conv') {
-        throw new ExportError(
-          `cannot fold batch norm layer ${l.name} into a convolution: it follows ${prev ? `${prev.type} layer ${prev.name}` : 'the input'}, ` +
-            `not a conv (e.g. BN after ReLU). Export without --fold-bn to keep it as BatchNormalization.`,
-        );
-      }
-      foldInto.set(j, i);
-      foldedBn.add(i);
-    });
-    if (foldedBn.size === 0) notes.push('--fold-bn: the model has no batch norm layers; nothing was folded');
-  }
+  const { foldInto, folded } = foldBn ? planFolds(graph) : { foldInto: new Map<string, FoldPlan>(), folded: new Map<string, FoldPlan>() };
+  if (foldBn && folded.size === 0) notes.push('--fold-bn: the model has no batch norm layers; nothing was folded');
+  const ctx: LowerContext = {
+    g,
+    opset,
+    weight: (node, param, shape) => weight(weights, node, param, shape),
+    fail: (message) => {
+      throw new ExportError(message);
+    },
+    foldInto,
+    folded,
+    batchNorms: [],
+    dropoutRemoved: [],
+    notes,
+    uses: { layerNorm: false, groupNorm: false },
+  };
 
   let x = 'input';
-  let shape: Shape = ['N', C0, H0, W0];
-  let c = C0;
-  let h = H0;
-  let w = W0;
-  let flat = false;
-
   if (opts.normalization) {
+    const shape: Shape = ['N', C0, H0, W0];
     const { mean, std } = opts.normalization;
     if (mean.length !== C0 || std.length !== C0) throw new ExportError(`normalization: needs ${C0} mean and std values (one per input channel), got ${mean.length} and ${std.length}`);
     if (std.some((s) => !(s > 0))) throw new ExportError(`normalization: every std must be positive, got [${std.join(', ')}]`);
@@ -249,189 +284,29 @@ export function exportOnnx(graph: ModelSpec, weights: NamedWeights, opts: Export
     x = g.node('Div', 'normalize', [x, s], shape, [], `std [${std.map((v) => v.toFixed(4)).join(', ')}]`);
   }
 
-  spec.layers.forEach((l, i) => {
-    const where = `layer ${l.name} (${l.type})`;
-    if (flat && l.type !== 'dense' && l.type !== 'dropout' && l.type !== 'relu') {
-      throw new ExportError(`${where}: comes after global pooling / dense and needs an image; the exporter cannot express it`);
-    }
-    switch (l.type) {
-      case 'conv': {
-        if (l.inChannels !== c) throw new ExportError(`${where}: inChannels is ${l.inChannels} but the previous layer gives ${c}`);
-        const k = l.kernel;
-        let kernel = hwioToOihw(weight(weights, `${l.name}/kernel`, [k, k, l.inChannels, l.filters], l.name), k, k, l.inChannels, l.filters);
-        let bias: Float32Array | null = l.bias ? new Float32Array(weight(weights, `${l.name}/bias`, [l.filters], l.name)) : null;
-        const bnIndex = foldInto.get(i);
-        let note: string | undefined;
-        if (bnIndex !== undefined) {
-          const bn = spec.layers[bnIndex] as Extract<LayerSpec, { type: 'norm' }> & { norm: Extract<NormSpec, { kind: 'batch' | 'ghost' }> };
-          const cout = l.filters;
-          const gamma = weight(weights, `${bn.name}/gamma`, [cout], bn.name);
-          const beta = weight(weights, `${bn.name}/beta`, [cout], bn.name);
-          const mean = weight(weights, `${bn.name}/running_mean`, [cout], bn.name);
-          const variance = weight(weights, `${bn.name}/running_var`, [cout], bn.name);
-          const per = kernel.length / cout;
-          kernel = new Float32Array(kernel);
-          const b2 = new Float32Array(cout);
-          for (let o = 0; o < cout; o++) {
-            // In float64, then rounded once: W' = W·γ/σ, b' = β + (b − μ)·γ/σ.
-            const scale = gamma[o] / Math.sqrt(variance[o] + bn.norm.eps);
-            for (let p = 0; p < per; p++) kernel[o * per + p] = kernel[o * per + p] * scale;
-            b2[o] = beta[o] + ((bias ? bias[o] : 0) - mean[o]) * scale;
-          }
-          bias = b2;
-          note = `batch norm ${bn.name} folded in (W' = W·γ/σ, b' = β + (b − μ)·γ/σ)`;
-        }
-        if (l.padding === 'valid') { h -= k - 1; w -= k - 1; }
-        if (h < 1 || w < 1) throw new ExportError(`${where}: the image is too small for a ${k}×${k} kernel`);
-        c = l.filters;
-        shape = ['N', c, h, w];
-        const W = g.float(`${l.name}/kernel`, [l.filters, l.inChannels, k, k], kernel);
-        const inputs = [x, W];
-        if (bias) inputs.push(g.float(`${l.name}/bias`, [l.filters], bias));
-        const pad = l.padding === 'same' ? [Math.floor((k - 1) / 2), Math.floor((k - 1) / 2), Math.ceil((k - 1) / 2), Math.ceil((k - 1) / 2)] : [0, 0, 0, 0];
-        x = g.node('Conv', l.name, inputs, shape, [
-          { name: 'kernel_shape', ints: [k, k] },
-          { name: 'strides', ints: [1, 1] },
-          { name: 'pads', ints: pad },
-          { name: 'dilations', ints: [1, 1] },
-          { name: 'group', i: 1 },
-        ], note);
-        break;
-      }
-      case 'norm': {
-        if (l.channels !== c) throw new ExportError(`${where}: channels is ${l.channels} but the previous layer gives ${c}`);
-        const n = l.norm;
-        if (n.kind === 'batch' || n.kind === 'ghost') {
-          const mom = onnxMomentum(n);
-          const momentumNote =
-            mom === null
-              ? 'cumulative average (momentum null): not expressible as an ONNX momentum, attribute left out (it does not affect inference)'
-              : `ONNX/Keras convention: running = ${mom.toPrecision(4)}·running + ${(1 - mom).toPrecision(4)}·batch` +
-                (n.convention === 'pytorch' ? ` (PyTorch momentum ${n.momentum})` : '');
-          if (foldedBn.has(i)) {
-            bns.push({ layer: l.name, kind: n.kind, epsilon: n.eps, momentum: mom, momentumNote, folded: true, into: findConvBefore(spec, i) });
-            break;
-          }
-          const cc = l.channels;
-          const inputs = [
-            x,
-            g.float(`${l.name}/gamma`, [cc], weight(weights, `${l.name}/gamma`, [cc], l.name)),
-            g.float(`${l.name}/beta`, [cc], weight(weights, `${l.name}/beta`, [cc], l.name)),
-            g.float(`${l.name}/running_mean`, [cc], weight(weights, `${l.name}/running_mean`, [cc], l.name)),
-            g.float(`${l.name}/running_var`, [cc], weight(weights, `${l.name}/running_var`, [cc], l.name)),
-          ];
-          const attrs: Attr[] = [{ name: 'epsilon', f: n.eps }];
-          if (mom !== null) attrs.push({ name: 'momentum', f: mom });
-          if (opset >= 14) attrs.push({ name: 'training_mode', i: 0 });
-          x = g.node('BatchNormalization', l.name, inputs, shape, attrs,
-            n.kind === 'ghost' ? `ghost batch norm (virtual batch ${n.virtualBatch}) exported as BN with its running statistics` : 'inference form: running statistics');
-          bns.push({ layer: l.name, kind: n.kind, epsilon: n.eps, momentum: mom, momentumNote, folded: false });
-        } else {
-          const groups = n.kind === 'layer' ? 1 : n.groups;
-          if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) throw new ExportError(`${where}: ${groups} groups do not divide ${c} channels`);
-          const gamma = weight(weights, `${l.name}/gamma`, [c], l.name);
-          const beta = weight(weights, `${l.name}/beta`, [c], l.name);
-          if (n.kind === 'layer') usesLayerNorm = true;
-          else usesGroupNorm = true;
-          if (n.kind === 'layer' && opset >= 17) {
-            // LayerNormalization's scale covers the normalized axes [C, H, W]: γ/β are per channel, so they are repeated over H×W.
-            const size = c * h * w;
-            const sc = new Float32Array(size);
-            const bi = new Float32Array(size);
-            for (let ch = 0; ch < c; ch++) {
-              sc.fill(gamma[ch], ch * h * w, (ch + 1) * h * w);
-              bi.fill(beta[ch], ch * h * w, (ch + 1) * h * w);
-            }
-            x = g.node('LayerNormalization', l.name,
-              [x, g.float(`${l.name}/scale`, [c, h, w], sc), g.float(`${l.name}/bias`, [c, h, w], bi)],
-              shape, [{ name: 'axis', i: 1 }, { name: 'epsilon', f: n.eps }],
-              'over (C, H, W) per image; per-channel γ/β repeated over H×W');
-          } else if (n.kind === 'group' && opset >= 21) {
-            x = g.node('GroupNormalization', l.name,
-              [x, g.float(`${l.name}/gamma`, [c], gamma), g.float(`${l.name}/beta`, [c], beta)],
-              shape, [{ name: 'num_groups', i: groups }, { name: 'epsilon', f: n.eps }], `${groups} groups, per-channel γ/β`);
-          } else {
-            const ones = g.float(`${l.name}/ones`, [groups], new Float32Array(groups).fill(1));
-            const zeros = g.float(`${l.name}/zeros`, [groups], new Float32Array(groups));
-            const toGroups = g.int64(`${l.name}/group_shape`, [0, groups, -1]);
-            const back = g.int64(`${l.name}/image_shape`, [0, c, h, w]);
-            x = g.node('Reshape', l.name, [x, toGroups], ['N', groups, (c / groups) * h * w], [], `${groups} group(s) of ${c / groups} channels`);
-            x = g.node('InstanceNormalization', l.name, [x, ones, zeros], ['N', groups, (c / groups) * h * w], [{ name: 'epsilon', f: n.eps }],
-              'statistics per image and group');
-            x = g.node('Reshape', l.name, [x, back], shape);
-            x = g.node('Mul', l.name, [x, g.float(`${l.name}/gamma`, [c, 1, 1], gamma)], shape, [], 'per-channel γ');
-            x = g.node('Add', l.name, [x, g.float(`${l.name}/beta`, [c, 1, 1], beta)], shape, [], 'per-channel β');
-          }
-        }
-        break;
-      }
-      case 'relu':
-        x = g.node('Relu', l.name, [x], shape);
-        break;
-      case 'dropout':
-        dropoutRemoved.push(l.name);
-        break;
-      case 'maxpool':
-        h = Math.floor(h / l.size);
-        w = Math.floor(w / l.size);
-        shape = ['N', c, h, w];
-        x = g.node('MaxPool', l.name, [x], shape, [{ name: 'kernel_shape', ints: [l.size, l.size] }, { name: 'strides', ints: [l.size, l.size] }]);
-        break;
-      case 'gap':
-        x = g.node('GlobalAveragePool', l.name, [x], ['N', c, 1, 1]);
-        x = g.node('Flatten', l.name, [x], ['N', c], [{ name: 'axis', i: 1 }]);
-        h = 1;
-        w = 1;
-        shape = ['N', c];
-        flat = true;
-        break;
-      case 'dense': {
-        const inUnits = flat ? c : c * h * w;
-        if (l.inUnits !== inUnits) throw new ExportError(`${where}: inUnits is ${l.inUnits} but the previous layer gives ${inUnits}`);
-        let kernel = weight(weights, `${l.name}/kernel`, [l.inUnits, l.units], l.name);
-        if (!flat) {
-          // tfjs flattens NHWC (row index (y·W + x)·C + ch); the ONNX Flatten of NCHW gives (ch·H + y)·W + x.
-          const perm = new Float32Array(kernel.length);
-          for (let y = 0; y < h; y++)
-            for (let xx = 0; xx < w; xx++)
-              for (let ch = 0; ch < c; ch++) {
-                const src = ((y * w + xx) * c + ch) * l.units;
-                const dst = ((ch * h + y) * w + xx) * l.units;
-                perm.set(kernel.subarray(src, src + l.units), dst);
-              }
-          kernel = perm;
-          x = g.node('Flatten', l.name, [x], ['N', inUnits], [{ name: 'axis', i: 1 }], 'NCHW flatten; dense rows permuted from tfjs NHWC order');
-          flat = true;
-        }
-        const inputs = [x, g.float(`${l.name}/kernel`, [l.inUnits, l.units], kernel)];
-        if (l.bias) inputs.push(g.float(`${l.name}/bias`, [l.units], weight(weights, `${l.name}/bias`, [l.units], l.name)));
-        c = l.units;
-        shape = ['N', c];
-        x = g.node('Gemm', l.name, inputs, shape, [{ name: 'alpha', f: 1 }, { name: 'beta', f: 1 }]);
-        break;
-      }
-      default:
-        throw new ExportError(`layer ${(l as { name?: string }).name ?? i} has type "${(l as { type?: string }).type}", which the ONNX exporter cannot express`);
-    }
-  });
-
-  if (!flat) {
-    x = g.node('Flatten', 'output', [x], ['N', c * h * w], [{ name: 'axis', i: 1 }]);
-    c = c * h * w;
+  // Each graph node's output as an ONNX tensor; nodes that lower to nothing (dropout, a folded BN) give their input's.
+  const tensors = new Map<string, string>([['input', x]]);
+  for (const n of graph.nodes) {
+    const ins = n.inputs.map((s) => tensors.get(s)!);
+    tensors.set(n.name, lowerNode(n, ins, n.inputs.map((s) => shapes[s]), shapes[n.name], ctx));
   }
-  if (c !== spec.classes) throw new ExportError(`the last layer gives ${c} outputs but the spec has ${spec.classes} classes`);
-  // The last node's output is the graph output "logits" (no Identity copy).
-  const logits = g.renameOutput(x, 'logits', 'logits');
-  g.node('Softmax', 'output', [logits], ['N', c], [{ name: 'axis', i: 1 }], 'class probabilities', 'probabilities');
+
+  const outNode = outputName(graph);
+  let out = tensors.get(outNode)!;
+  // The output node's own tensor becomes the graph output "logits" (no Identity copy), unless it is not a node's output.
+  if (!g.nodes.some((nd) => nd.output.includes(out))) out = g.node('Identity', 'output', [out], ['N', classes]);
+  const logits = g.renameOutput(out, 'logits', 'logits');
+  g.node('Softmax', 'output', [logits], ['N', classes], [{ name: 'axis', i: 1 }], 'class probabilities', 'probabilities');
 
   const docString =
     'NormLab export. Input "input": float32 [N, C, H, W] (NCHW), ' +
     (opts.normalization ? 'raw pixels in [0, 1] (normalization baked in). ' : 'normalized with metadata mean/std. ') +
     'Outputs "probabilities" (softmax) and "logits", float32 [N, classes].';
+  const bnFolded = foldBn && folded.size > 0;
   const metadata: Record<string, string> = {
     ...opts.metadata,
     normalization_baked: opts.normalization ? 'true' : 'false',
-    bn_folded: String(foldBn && foldedBn.size > 0),
+    bn_folded: String(bnFolded),
     input_layout: 'NCHW',
   };
   const model = onnx.ModelProto.create({
@@ -446,8 +321,8 @@ export function exportOnnx(graph: ModelSpec, weights: NamedWeights, opts: Export
       initializer: g.initializers,
       input: [onnx.ValueInfoProto.create({ name: 'input', type: tensorType(['N', C0, H0, W0]) })],
       output: [
-        onnx.ValueInfoProto.create({ name: 'probabilities', type: tensorType(['N', spec.classes]) }),
-        onnx.ValueInfoProto.create({ name: 'logits', type: tensorType(['N', spec.classes]) }),
+        onnx.ValueInfoProto.create({ name: 'probabilities', type: tensorType(['N', classes]) }),
+        onnx.ValueInfoProto.create({ name: 'logits', type: tensorType(['N', classes]) }),
       ],
     }),
     metadataProps: Object.entries(metadata).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value })),
@@ -456,28 +331,23 @@ export function exportOnnx(graph: ModelSpec, weights: NamedWeights, opts: Export
   const audit: ExportAudit = {
     opset,
     irVersion: irVersionFor(opset),
-    opsetReason: opsetReason(opset, requested, usesLayerNorm, usesGroupNorm),
+    opsetReason: opsetReason(opset, requested, ctx.uses.layerNorm, ctx.uses.groupNorm),
     input: { name: 'input', shape: ['N', String(C0), String(H0), String(W0)], normalizationBaked: !!opts.normalization },
     outputs: [
-      { name: 'probabilities', shape: ['N', String(spec.classes)], meaning: 'softmax of the logits' },
-      { name: 'logits', shape: ['N', String(spec.classes)], meaning: 'pre-softmax scores' },
+      { name: 'probabilities', shape: ['N', String(classes)], meaning: 'softmax of the logits' },
+      { name: 'logits', shape: ['N', String(classes)], meaning: 'pre-softmax scores' },
     ],
     nodes: g.audit,
     ops: countOps(g.audit),
     params: countParams(graph),
     storedValues: g.initializerValues,
-    bnFolded: foldBn && foldedBn.size > 0,
-    batchNorms: bns,
-    dropoutRemoved,
+    bnFolded,
+    batchNorms: ctx.batchNorms,
+    dropoutRemoved: ctx.dropoutRemoved,
     notes,
     bytes: bytes.length,
   };
   return { bytes, audit };
-}
-
-function findConvBefore(spec: Chain, i: number): string | undefined {
-  for (let j = i - 1; j >= 0; j--) if (spec.layers[j].type === 'conv') return spec.layers[j].name;
-  return undefined;
 }
 
 function countOps(nodes: ExportAuditNode[]): Record<string, number> {

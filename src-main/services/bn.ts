@@ -3,7 +3,6 @@
  * 'bn.inspect' runs the population-statistics analysis as an engine job.
  */
 import { z } from 'zod';
-import type { BnReport } from '../contract/bn';
 import { bnTimeline } from '../analysis/bn-timeline';
 import type { Feature } from './features';
 import { runId } from './registry';
@@ -27,7 +26,7 @@ export const bnFeature: Feature = (ctx) => ({
     handler: async (req) => {
       const run = ctx.workspace.requireIntact(req.id, 'BN inspector');
       const title = `${req.recalibrate ? 'Recalibrate BN of' : 'BN inspector:'} ${run.name || run.id}`;
-      return (await ctx.runJob('bn.inspect', req, { title, runId: run.id })) as BnReport;
+      return await ctx.runJob('bn.inspect', req, { title, runId: run.id });
     },
   },
 });

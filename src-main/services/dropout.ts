@@ -41,12 +41,10 @@ export const dropoutFeature: Feature = (ctx) => ({
         checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
         gallery: req.gallery ?? DROPOUT_LIMITS.defaultGallery,
       };
-      const result = (await ctx.runJob('dropout', payload, {
+      return ctx.runJob('dropout', payload, {
         title: `Dropout ensemble ${run.name || run.id} (K=${payload.samples})`,
         runId: run.id,
-      })) as DropoutResult | { status: 'cancelled' };
-      if (result.status === 'cancelled') throw new ApiError('cancelled', 'dropout ensemble: cancelled');
-      return result;
+      });
     },
   } satisfies MethodDef<'dropout.analyze'>,
 });

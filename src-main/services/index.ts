@@ -14,14 +14,39 @@ import { checkDataPaths, resolveRoots } from './data-roots';
 import { listKnownDatasets, loadRunDataset } from '../data/dataset';
 import { checkPlannedSplits } from '../data/split';
 import { dispatch, empty, runId, type MethodTable } from './registry';
-import { FEATURES, type ServiceContext } from './features';
+import { FEATURES, jobOutcome, type ServiceContext } from './features';
 import { localExecutor, type RunExecutor } from './executor';
-import { cancelTask, installSlurmLiveness, mergeSlurm, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
+import { cancelTask, installSlurmLiveness, mergeSlurm, readSubmissions, slurmInfo, SlurmError, watchSlurmRuns } from './slurm';
+import type { CancelReason } from '../host/protocol';
 
-export interface Services {
+/** The queue's limits, for the doors' flags and help (the widest queue, the default width). */
+export { MAX_PARALLEL };
+export { defaultParallel } from '../engine/threads';
+
+/**
+ * What the CLI door gets: the API, its events, and the few steps on the store the API does not
+ * carry — no Workspace and no engine host, so the door goes through the services.
+ */
+export interface DoorServices {
   handle(method: string, params: unknown): Promise<unknown>;
   subscribe(listener: (event: EventName, payload: unknown) => void): () => void;
   close(): Promise<void>;
+  /** The workspace folder. */
+  readonly root: string;
+  /** A run's record as written on disk (runs.get merges Slurm's live view of its task into it). */
+  storedRun(id: string): RunRecord;
+  /** Records a run stopped by a signal before it trained: SIGINT cancelled it, SIGTERM interrupted it. */
+  stopUntrained(id: string, status: 'cancelled' | 'interrupted'): RunRecord;
+  /** The folder a run's exports go to. */
+  exportsDir(id: string): string;
+  /** A study's Slurm submissions, oldest first (empty when it never went to Slurm). */
+  studySubmissions(studyId: string): ReturnType<typeof readSubmissions>;
+  /** Stops a job after its current step; 'interrupted' when a signal (SIGTERM) asked, not the user. */
+  cancelJob(jobId: string, reason: CancelReason): boolean;
+}
+
+/** Everything, for the doors that carry the API themselves (Electron, the browser-mode server) and tests. */
+export interface Services extends DoorServices {
   readonly workspace: Workspace;
   readonly host: EngineHost;
   /** Where runs train (the local queue). */
@@ -276,9 +301,7 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
     emit,
     async runJob(kind, payload, meta) {
       const { done } = host.submit(kind, payload, { title: meta.title, jobKind: 'analysis', runId: meta.runId });
-      const value = (await done) as { status?: string } | undefined;
-      if (value && value.status === 'cancelled') throw new ApiError('cancelled', `${meta.title}: cancelled`);
-      return value;
+      return jobOutcome(await done, meta.title);
     },
     call: (method, params) => dispatch(table, method, params),
     watchSlurm: () => slurmWatch.touch(),
@@ -301,6 +324,13 @@ export async function createServices(opts: ServicesOptions): Promise<Services> {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    root: workspace.root,
+    storedRun: (id) => workspace.getRun(id),
+    stopUntrained: (id, status) =>
+      workspace.updateRun(id, { status, owner: undefined, ...(status === 'interrupted' ? { error: 'interrupted by SIGTERM before training started' } : {}) }),
+    exportsDir: (id) => workspace.exportsDir(id),
+    studySubmissions: (studyId) => readSubmissions(workspace, studyId),
+    cancelJob: (jobId, reason) => host.cancel(jobId, reason),
     async close() {
       slurmWatch.close();
       listeners.clear();

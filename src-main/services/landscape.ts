@@ -63,12 +63,10 @@ export const landscapeFeature: Feature = (ctx) => ({
         line: req.line ?? LANDSCAPE_LIMITS.defaultLine,
         checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
       };
-      const result = (await ctx.runJob('landscape', payload, {
+      return ctx.runJob('landscape', payload, {
         title: `Loss landscape ${run.name || run.id} (${payload.grid}×${payload.grid})`,
         runId: run.id,
-      })) as LandscapeResult;
-      if (result.status === 'cancelled') throw new ApiError('cancelled', 'loss landscape: cancelled');
-      return result;
+      });
     },
   } satisfies MethodDef<'landscape.compute'>,
   'landscape.images': {
@@ -76,7 +74,7 @@ export const landscapeFeature: Feature = (ctx) => ({
     handler: async (req: NormLabRequest): Promise<NormLabReport> => {
       const data = req.data ?? (req.runId ? ctx.workspace.requireIntact(req.runId, 'normalization lab').settings.data : 'mnist-sample');
       const payload: NormLabJobPayload = { data, count: req.count ?? 4, offset: req.offset ?? 0, bins: req.bins ?? 32 };
-      return (await ctx.runJob('landscape.images', payload, { title: `Normalization lab (${data})` })) as NormLabReport;
+      return ctx.runJob('landscape.images', payload, { title: `Normalization lab (${data})` });
     },
   } satisfies MethodDef<'landscape.images'>,
 });

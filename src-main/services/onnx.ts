@@ -126,7 +126,7 @@ export const onnxFeature: Feature = (ctx) => {
         .strict(),
       handler: async (p) => {
         const run = ctx.workspace.requireIntact(p.runId, 'ONNX export');
-        return (await ctx.runJob('onnx.export', p, { title: `Export ${run.name || run.id} to ONNX`, runId: run.id })) as ExportResult;
+        return ctx.runJob('onnx.export', p, { title: `Export ${run.name || run.id} to ONNX`, runId: run.id });
       },
     },
     'onnx.exports': {
@@ -185,7 +185,7 @@ export const onnxFeature: Feature = (ctx) => {
         .strict(),
       handler: async (p) => {
         const run = ctx.workspace.requireIntact(p.runId, 'inference benchmark');
-        return (await ctx.runJob('onnx.bench', p, { title: `Inference benchmark ${run.name || run.id}`, runId: run.id })) as never;
+        return ctx.runJob('onnx.bench', p, { title: `Inference benchmark ${run.name || run.id}`, runId: run.id });
       },
     },
   };

@@ -10,11 +10,13 @@ import type {
   CompareResult, MisclassifiedRequest, MisclassifiedResult, StudyDetail, StudyStartRequest, StudyStartResult, WeightsRequest, WeightsResult,
 } from '../contract/study';
 import { resolveSettings } from '../contract/settings';
-import { expandPreset, listPresets } from '../analysis/presets';
+import { distinctRuns, expandPreset, listPresets, type DistinctPlan, type PlannedRun } from '../analysis/presets';
 import { compareRow, configDiff, groupRuns } from '../analysis/study';
 import type { MisclassifiedJobPayload } from '../host/jobs/misclassified';
 import type { WeightsJobPayload } from '../host/jobs/weights';
-import { loadDataset } from '../data/dataset';
+import { loadDataset, loadRunDataset } from '../data/dataset';
+import { specForSettings } from '../engine/spec';
+import type { TrainSettings } from '../contract/settings';
 import type { Feature } from './features';
 import { checkOptions, mergeSlurm, slurmInfo, submitStudy } from './slurm';
 import { empty, runId, type MethodDef } from './registry';
@@ -57,6 +59,34 @@ export function defaultStudyName(preset: string, taken: readonly string[]): stri
   return `${preset} #${n}`;
 }
 
+/**
+ * A preset's runs applied to the study's model: each variant's settings resolved and its graph
+ * built for the dataset (a bad variant is refused naming it), then variants that would train the
+ * same network as an earlier one left out with a note, or the study refused when nothing is
+ * left to compare (analysis/presets.ts distinctRuns).
+ */
+export async function planOnModel(presetId: string, plan: PlannedRun[], workspaceRoot: string): Promise<DistinctPlan> {
+  const full = new Map<PlannedRun, { settings: TrainSettings; graph: unknown }>();
+  for (const p of plan) {
+    const r = resolveSettings(p.settings as Record<string, unknown>);
+    if (!r.ok) throw new ApiError('invalid', `variant ${p.variant}: ${r.issues.map((i) => i.message).join('; ')}`, r.issues);
+    const data = await loadRunDataset(r.value, workspaceRoot);
+    let graph;
+    try {
+      graph = specForSettings(r.value, [data.info.height, data.info.width, data.info.channels], data.info.classNames.length);
+    } catch (e) {
+      throw new ApiError('invalid', `variant ${p.variant}: ${(e as Error).message}`, [{ key: 'model', message: (e as Error).message }]);
+    }
+    full.set(p, { settings: r.value, graph });
+  }
+  const model = plan[0] ? full.get(plan[0])!.settings.model || 's5' : 's5';
+  try {
+    return distinctRuns(presetId, plan, (p) => full.get(p)!, model);
+  } catch (e) {
+    throw new ApiError('invalid', (e as Error).message);
+  }
+}
+
 export const MISCLASSIFIED_DEFAULT_N = 25;
 
 export const studyFeature: Feature = (ctx) => {
@@ -86,6 +116,9 @@ export const studyFeature: Feature = (ctx) => {
         } catch (e) {
           throw new ApiError('invalid', (e as Error).message);
         }
+        const distinct = await planOnModel(req.preset, plan, ws.root);
+        plan = distinct.runs;
+        const notes = distinct.notes;
         let study = req.studyId
           ? ws.getStudy(req.studyId)
           : ws.createStudy(req.name || defaultStudyName(req.preset, ws.listStudies().map((x) => x.name)), req.preset, []);
@@ -121,7 +154,7 @@ export const studyFeature: Feature = (ctx) => {
           const runs = created.map((r) => ws.getRun(r.id));
           for (const r of runs) ctx.emit('run.updated', r);
           ctx.watchSlurm?.();
-          return { study, runs, jobs: [], slurm };
+          return { study, runs, jobs: [], slurm, ...(notes.length ? { notes } : {}) };
         }
         const runs: RunRecord[] = [];
         const jobs: JobInfo[] = [];
@@ -131,7 +164,7 @@ export const studyFeature: Feature = (ctx) => {
           runs.push(run);
           jobs.push(job);
         }
-        return { study, runs, jobs };
+        return { study, runs, jobs, ...(notes.length ? { notes } : {}) };
       },
     } satisfies MethodDef<'study.start'>,
 
@@ -187,7 +220,7 @@ export const studyFeature: Feature = (ctx) => {
           checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT,
           testLimit: req.testLimit ?? run.settings.testLimit,
         };
-        return (await ctx.runJob('misclassified', payload, { title: `Misclassified ${run.name || run.id}`, runId: run.id })) as MisclassifiedResult;
+        return ctx.runJob('misclassified', payload, { title: `Misclassified ${run.name || run.id}`, runId: run.id });
       },
     } satisfies MethodDef<'analysis.misclassified'>,
 
@@ -198,7 +231,7 @@ export const studyFeature: Feature = (ctx) => {
       handler: async (req: WeightsRequest): Promise<WeightsResult> => {
         readRuns(req.runIds, 'weights analysis'); // not-found and damage before queueing
         const payload: WeightsJobPayload = { runIds: req.runIds, checkpoint: req.checkpoint ?? DEFAULT_CHECKPOINT };
-        return (await ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` })) as WeightsResult;
+        return ctx.runJob('weights', payload, { title: `Weights of ${req.runIds.length} run(s)` });
       },
     } satisfies MethodDef<'analysis.weights'>,
   };

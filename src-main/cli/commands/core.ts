@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { EngineInfo, JobInfo, ResumeReport, RunDetail, RunRecord } from '../../contract/api';
+import type { StudySummary } from '../../contract/study';
 import { parse, settingOptions, settingsFromFlags, settingsHelp, UsageError } from '../args';
 import { followRun, formatEpoch, globalOptions, out, runSummary, StopSignals, withServices, workspaceDir, type Command } from '../common';
 import { createServices } from '../../services';
@@ -46,7 +47,7 @@ export const serve: Command = {
     const rendererDir = join(dirname(fileURLToPath(import.meta.url)), '../renderer');
     const server = await startServer(services, { port, rendererDir });
     out(`NormLab browser mode: ${server.url}`);
-    out(`workspace ${services.workspace.root} — Ctrl-C to stop`);
+    out(`workspace ${services.root} — Ctrl-C to stop`);
     out(dataRoots.length ? `datasets from ${dataRoots.join(', ')} and the named ones` : 'datasets: the named ones only (add --data-root DIR for folders)');
     if (values.open) openInBrowser(server.url);
     await new Promise<void>((resolveStop) => {
@@ -89,7 +90,7 @@ export const train: Command = {
       return await withServices(workspaceDir(workspace), async (s) => {
         let started: { run: RunRecord; job: JobInfo };
         if (typeof runFlag === 'string') {
-          const existing = s.workspace.getRun(runFlag);
+          const existing = s.storedRun(runFlag);
           if (existing.status === 'done' || existing.status === 'stopped-early') {
             out(values.json ? JSON.stringify(await runSummary(s, existing)) : `run ${existing.id} is already ${existing.status}; nothing to train`);
             return 0;
@@ -251,11 +252,15 @@ export const cancel: Command = {
     // The engine starts only when a request needs one: scancel goes out at once.
     const results = await withServices(workspaceDir(values.workspace), async (s) => {
       const ids: string[] = [];
-      const studies = new Set(s.workspace.listStudies().map((x) => x.id));
-      for (const p of positionals) ids.push(...(studies.has(p) ? s.workspace.getStudy(p).runIds : [p]));
+      const studies = new Map(((await s.handle('study.list', {})) as StudySummary[]).map((x) => [x.id, x]));
+      for (const p of positionals) {
+        const study = studies.get(p);
+        if (study?.error) throw new Error(`study ${p} cannot be read: ${study.error}`);
+        ids.push(...(study ? study.runIds : [p]));
+      }
       const done: { run_id: string; cancelled: boolean; status: string; note?: string }[] = [];
       for (const id of ids) {
-        const run = s.workspace.getRun(id);
+        const run = s.storedRun(id);
         if (!run.slurm) {
           done.push({ run_id: id, cancelled: false, status: run.status, note: 'not a Slurm run: stop it where it trains (Ctrl-C or the app)' });
           continue;

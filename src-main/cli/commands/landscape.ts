@@ -85,7 +85,7 @@ export const landscape: Command = {
       } finally {
         stop();
       }
-      const dir = typeof values.out === 'string' && values.out ? resolve(values.out) : s.workspace.exportsDir(reports[0].runId);
+      const dir = typeof values.out === 'string' && values.out ? resolve(values.out) : s.exportsDir(reports[0].runId);
       const files = writeLandscapeFiles(dir, reports);
       if (json) out(JSON.stringify({ reports, files }));
       else {

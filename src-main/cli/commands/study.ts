@@ -4,13 +4,12 @@ import { dirname, join, resolve } from 'node:path';
 import type { EpochMetrics, JobInfo, RunRecord } from '../../contract/api';
 import type { CompareResult, CompareRow, MisclassifiedResult, StudyDetail, StudyStartResult, WeightsResult } from '../../contract/study';
 import type { SlurmOptions } from '../../contract/slurm';
-import { readSubmissions, systemSlurm } from '../../services/slurm';
+import { systemSlurm } from '../../services/slurm';
 import { PRESET_IDS, listPresets } from '../../analysis/presets';
+import { isPreset } from '../../model';
 import { writeReport, s6Variant } from '../../analysis/report';
 import { gallerySvg, galleryTitle, svgToPng, caption } from '../../analysis/gallery';
-import type { Services } from '../../services';
-import { MAX_PARALLEL } from '../../host/engine-host';
-import { defaultParallel } from '../../engine/threads';
+import { defaultParallel, MAX_PARALLEL, type DoorServices } from '../../services';
 import { parse, UsageError, checkpointFlag } from '../args';
 import { bar as barText, formatEpoch, globalOptions, out, withServices, workspaceDir, type Command } from '../common';
 
@@ -31,7 +30,7 @@ const TERMINAL = new Set(['done', 'failed', 'cancelled']);
  * Waits for every job to end, printing one line per finished epoch (JSON with --json) and an
  * overall progress bar on a TTY. Ctrl-C cancels every run of the study.
  */
-async function followJobs(s: Services, runs: RunRecord[], jobs: JobInfo[], json: boolean, seen: Map<string, JobInfo>): Promise<void> {
+async function followJobs(s: DoorServices, runs: RunRecord[], jobs: JobInfo[], json: boolean, seen: Map<string, JobInfo>): Promise<void> {
   const tty = process.stderr.isTTY && !json;
   const ids = new Set(jobs.map((j) => j.id));
   const names = new Map(runs.map((r) => [r.id, r] as const));
@@ -98,7 +97,7 @@ function galleryTargets(preset: string, compare: CompareResult): string[] {
  * weights) and prints the summary; the local `study` command and the Slurm report job share it.
  * Returns the exit status: 1 when some run did not finish.
  */
-async function writeStudyReport(s: Services, studyId: string, preset: string, outDir: string, json: boolean, seconds?: number): Promise<number> {
+async function writeStudyReport(s: DoorServices, studyId: string, preset: string, outDir: string, json: boolean, seconds?: number): Promise<number> {
   const detail = (await s.handle('study.get', { id: studyId })) as StudyDetail;
   const runs = detail.runs;
   const failed = runs.filter((r) => r.status === 'failed' || r.status === 'cancelled' || r.status === 'interrupted');
@@ -135,7 +134,7 @@ async function studyStatus(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('study status needs one study id (the study command printed it)');
   return withServices(workspaceDir(values.workspace), async (s) => {
     const d = (await s.handle('study.get', { id: positionals[0] })) as StudyDetail;
-    const subs = readSubmissions(s.workspace, d.study.id);
+    const subs = s.studySubmissions(d.study.id);
     const reports = await Promise.all(subs.map(async (x) => {
       const r = await systemSlurm.run('squeue', ['-h', '-t', 'all', '-j', x.reportJobId, '-o', '%T|%r']);
       const [state, reason] = r.code === 0 ? r.stdout.trim().split('|') : [];
@@ -176,7 +175,8 @@ export const study: Command = {
   name: 'study',
   summary: `run a study preset (${PRESET_IDS.join(', ')}) and write a report folder`,
   usage:
-    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--epochs N] [--train-limit N] [--test-limit N]\n' +
+    'normlab study PRESET --out DIR [--data mnist|mnist-sample|fashion-mnist|DIR] [--model PRESET|FILE.json] [--val-split F]\n' +
+    '       [--epochs N] [--train-limit N] [--test-limit N]\n' +
     '       [--l1 X] [--l2 X] [--lr X] [--batch N] [--seeds N] [--name TEXT] [--extend STUDY_ID] [--parallel N] [--workspace DIR] [--json]\n' +
     '       [--executor local|slurm] [--partition P] [--time T] [--cpus-per-task N] [--sbatch-arg ARG …] [--no-requeue]\n' +
     '       normlab study status STUDY_ID      runs with their Slurm task states, the report job\n' +
@@ -186,7 +186,11 @@ export const study: Command = {
     'then where that job writes the report (default WORKSPACE/slurm/STUDY_ID/report). The workspace must be on a filesystem\n' +
     'the compute nodes share. Tasks are requeueable (--no-requeue to refuse): a requeued task resumes from its last checkpoint.\n\n' +
     listPresets().map((p) => `  ${p.id.padEnd(12)} ${p.title}: ${p.variants.map((v) => v.key).join(', ')}`).join('\n') +
-    '\n\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').' +
+    '\n\n--model applies every variant to that model (default s5): the norms preset swaps every norm node whose norm is \'auto\',\n' +
+    'the dropout preset sets every dropout node whose rate is \'auto\'; variants that would train the same network on it are left out\n' +
+    '(with a note), and a study with nothing left to compare is refused. --val-split F holds F of the training split out for\n' +
+    'validation (default 0.1; 0 = the test split serves as validation, as in the course notebooks).' +
+    '\n--l1/--l2 set the s6 preset\'s λ (defaults ' + listPresets()[0].params.map((p) => `${p.key} ${p.default}`).join(', ') + ').' +
     `\n--parallel N (local executor) trains N runs at once, each on its own engine worker sharing one copy of the data (default: one per core, ${defaultParallel()} here);\n` +
     'runs with --threads 0 (auto) then get the cores divided between them (1 thread each at the default).',
   async run(argv) {
@@ -194,7 +198,7 @@ export const study: Command = {
     if (argv[0] === 'report') return studyReport(argv.slice(1));
     const { values, positionals } = parse(argv, {
       ...globalOptions,
-      out: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
+      out: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' }, 'val-split': { type: 'string' }, epochs: { type: 'string' }, 'train-limit': { type: 'string' },
       'test-limit': { type: 'string' }, l1: { type: 'string' }, l2: { type: 'string' }, lr: { type: 'string' }, batch: { type: 'string' },
       seeds: { type: 'string' }, name: { type: 'string' }, extend: { type: 'string' }, seed: { type: 'string' }, parallel: { type: 'string' },
       executor: { type: 'string' }, partition: { type: 'string' }, time: { type: 'string' }, 'cpus-per-task': { type: 'string' },
@@ -212,6 +216,8 @@ export const study: Command = {
     const outDir = typeof values.out === 'string' && values.out ? resolve(values.out) : '';
     const overrides: Record<string, unknown> = {};
     if (values.data) overrides.data = values.data;
+    // A model file is recorded by its absolute path: the runs' workers (or Slurm tasks) read it from elsewhere.
+    if (typeof values.model === 'string' && values.model) overrides.model = isPreset(values.model) ? values.model : resolve(values.model);
     const setNum = (flag: string, key: string, integer: boolean) => {
       const v = num(flag, (values as Record<string, unknown>)[flag], integer);
       if (v !== undefined) overrides[key] = v;
@@ -222,6 +228,7 @@ export const study: Command = {
     setNum('lr', 'lr', false);
     setNum('batch', 'batch', true);
     setNum('seed', 'seed', true);
+    setNum('val-split', 'valSplit', false);
     const params: Record<string, number> = {};
     const l1 = num('l1', values.l1);
     const l2 = num('l2', values.l2);
@@ -250,6 +257,7 @@ export const study: Command = {
           ...(seeds ? { seeds } : {}), ...(values.name ? { name: values.name } : {}), ...(values.extend ? { studyId: values.extend } : {}),
         })) as StudyStartResult;
         const sub = started.slurm!;
+        for (const n of started.notes ?? []) process.stderr.write(`note: ${n}\n`);
         if (json) {
           out(JSON.stringify({ study_id: started.study.id, preset, executor, job_id: sub.jobId, report_job_id: sub.reportJobId, dir: sub.dir, report: join(sub.reportDir, 'index.html'), runs: started.runs.map((r) => ({ id: r.id, name: r.name, task: r.slurm?.taskId })) }));
         } else {
@@ -275,6 +283,7 @@ export const study: Command = {
         off();
       }
       if (!json) out(`study ${started.study.id} (${preset}): ${started.runs.length} new run(s), ${started.study.runIds.length} in the study; report → ${outDir}`);
+      for (const n of started.notes ?? []) process.stderr.write(`note: ${n}\n`);
       await followJobs(s, started.runs, started.jobs, json, seen);
       return writeStudyReport(s, started.study.id, preset, outDir, json, (performance.now() - t0) / 1000);
     }, parallel !== undefined ? { parallel } : {});

@@ -12,6 +12,10 @@ import type { NamedWeights } from '../../engine/model-types';
 import { specForSettings } from '../../engine/spec';
 import { limitSplit } from '../../engine/train';
 import { Workspace } from '../../store/workspace';
+import { decodeWeights } from '../../store/checkpoint-format';
+import { splitStart } from '../../model/start-weights';
+import type { RunRecord } from '../../contract/api';
+import { readFileSync } from 'node:fs';
 import {
   differenceDirection, evaluateGrid, filterNormalizedDirection, flatten, LandscapeEvaluator, linspace, trainableNames,
   trajectoryPca, unflatten, type Direction, type PointEvaluator,
@@ -45,9 +49,25 @@ export const epochTag = (n: number): string => `epoch-${n}`;
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 
-/** Initial weights: the stored epoch-0 weights, else rebuilt from the seed (buildModel is seeded). */
-function initialWeights(ws: Workspace, runId: string, build: () => NamedWeights): NamedWeights {
-  return ws.readWeights(runId, epochTag(0)) ?? build();
+/**
+ * Initial weights: the stored epoch-0 weights, else rebuilt from the seed (buildModel is seeded),
+ * with the tensors a run that started from a model file's weights took from that file (the
+ * same name-and-shape rule as training, model/start-weights.ts).
+ */
+function initialWeights(ws: Workspace, run: RunRecord, build: () => NamedWeights, notes: string[]): NamedWeights {
+  const stored = ws.readWeights(run.id, epochTag(0));
+  if (stored) return stored;
+  const seeded = build();
+  if (!run.startWeights) return seeded;
+  let given: NamedWeights;
+  try {
+    given = decodeWeights(readFileSync(run.startWeights.file), run.startWeights.file);
+  } catch (e) {
+    notes.push(`initial weights: the run started from ${run.startWeights.file}, which cannot be read now (${(e as Error).message}); the 1-D interpolation starts from the seeded initialisation instead`);
+    return seeded;
+  }
+  const { values } = splitStart(Object.entries(seeded).map(([name, t]) => ({ name, shape: t.shape })), given);
+  return { ...seeded, ...values };
 }
 
 export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Promise<LandscapeResult> {
@@ -65,7 +85,7 @@ export async function landscapeJob(p: LandscapeJobPayload, ctx: JobContext): Pro
   const final = state.weights;
   const notes: string[] = [];
   const model = buildModel(spec, run.settings.seed);
-  const init = initialWeights(ws, p.runId, () => model.getWeights());
+  const init = initialWeights(ws, run, () => model.getWeights(), notes);
 
   let directions: Direction[];
   let xs: number[];

@@ -8,7 +8,7 @@ import { loadRunDataset } from '../../data/dataset';
 import { plannedSplitSizes } from '../../data/split';
 import { backendInfo } from '../../engine/backend';
 import { countParams, specForSettings } from '../../engine/spec';
-import { trainRun } from '../../engine/train';
+import { trainRun } from '../step-engines';
 import { Workspace } from '../../store/workspace';
 import { currentOwner } from '../../store/owner';
 import { engineVersions } from '../versions';

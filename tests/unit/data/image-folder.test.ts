@@ -15,7 +15,7 @@ import { DatasetError } from '../../../src-main/data/idx';
 import { channelStats } from '../../../src-main/data/normalize';
 import { DEFAULT_SETTINGS, resolveSettings } from '../../../src-main/contract/settings';
 import { initBackend } from '../../../src-main/engine/backend';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { realSlice, tempDir } from './helpers';
 
 const tmp = tempDir();

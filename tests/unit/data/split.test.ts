@@ -8,7 +8,7 @@ import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { checkPlannedSplits, plannedSplitSizes, splitValidation, validationCounts } from '../../../src-main/data/split';
 import { DatasetError } from '../../../src-main/data/idx';
 import { initBackend } from '../../../src-main/engine/backend';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import type { EpochMetrics } from '../../../src-main/contract/api';
 import { validationSource, valMetrics } from '../../../src-main/contract/validation';
 

@@ -13,9 +13,9 @@ import { ApiError, type Progress } from '../../../src-main/contract/api';
 import type { DropoutReport, DropoutResult } from '../../../src-main/contract/dropout';
 import { Workspace } from '../../../src-main/store/workspace';
 import { JOBS } from '../../../src-main/host/jobs';
-import type { JobContext } from '../../../src-main/host/protocol';
+import type { JobContext, JobName, JobParams } from '../../../src-main/host/protocol';
 import { dispatch, type MethodTable } from '../../../src-main/services/registry';
-import type { ServiceContext } from '../../../src-main/services/features';
+import { jobOutcome, type ServiceContext } from '../../../src-main/services/features';
 import { dropoutFeature } from '../../../src-main/services/dropout';
 
 let dir: string;
@@ -56,9 +56,9 @@ beforeAll(async () => {
     workspace: ws,
     host: { jobForRun: () => undefined },
     emit: () => {},
-    runJob: async (kind: string, payload: unknown, meta: { title: string }) => {
+    runJob: async <K extends JobName>(kind: K, payload: JobParams<K>, meta: { title: string }) => {
       titles.push(meta.title);
-      return JOBS[kind](payload, jobCtx());
+      return jobOutcome(await JOBS[kind](payload, jobCtx()), meta.title);
     },
   } as unknown as ServiceContext;
   table = dropoutFeature(ctx);

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract/settings';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 

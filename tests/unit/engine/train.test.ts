@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src-main/engine/backend';
-import { evaluate, trainRun, type TrainProgress } from '../../../src-main/engine/train';
+import { evaluate, type TrainProgress } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract/settings';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import type { EpochMetrics } from '../../../src-main/contract/api';

@@ -10,7 +10,7 @@ import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract
 import { loadDataset } from '../../../src-main/data/dataset';
 import { buildModel } from '../../../src-main/engine/model';
 import { s5Spec } from '../../../src-main/engine/spec';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { Workspace } from '../../../src-main/store/workspace';
 import type { JobContext } from '../../../src-main/host/protocol';
 import type { Progress } from '../../../src-main/contract/api';

@@ -9,8 +9,9 @@ import { ApiError } from '../../../src-main/contract/api';
 import type { LandscapeReport, NormLabReport } from '../../../src-main/contract/landscape';
 import type { Workspace } from '../../../src-main/store/workspace';
 import { JOBS } from '../../../src-main/host/jobs';
+import type { JobName, JobParams } from '../../../src-main/host/protocol';
 import { dispatch, type MethodTable } from '../../../src-main/services/registry';
-import type { ServiceContext } from '../../../src-main/services/features';
+import { jobOutcome, type ServiceContext } from '../../../src-main/services/features';
 import { landscapeFeature } from '../../../src-main/services/landscape';
 import { histogramEqualize } from '../../../src-main/data/normalize';
 import { imageVariants, meanStd, rangeHistogram } from '../../../src-main/analysis/image-norm';
@@ -28,9 +29,9 @@ beforeAll(async () => {
     workspace: ws,
     host: { jobForRun: () => undefined },
     emit: () => {},
-    runJob: async (kind: string, payload: unknown, meta: { title: string }) => {
+    runJob: async <K extends JobName>(kind: K, payload: JobParams<K>, meta: { title: string }) => {
       titles.push(meta.title);
-      return JOBS[kind](payload, jobContext(dir));
+      return jobOutcome(await JOBS[kind](payload, jobContext(dir)), meta.title);
     },
   } as unknown as ServiceContext;
   table = landscapeFeature(ctx);

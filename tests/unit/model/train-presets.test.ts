@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { specForSettings } from '../../../src-main/engine/spec';
 import { DEFAULT_SETTINGS, resolveSettings, type TrainSettings } from '../../../src-main/contract/settings';
 import { MODEL_GRAPH_FORMAT, MODEL_PRESETS } from '../../../src-main/contract/model-graph';

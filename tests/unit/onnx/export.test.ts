@@ -167,14 +167,17 @@ describe('metadata, audit and errors', () => {
     model.dispose();
   });
 
-  test('an unknown layer or missing weight gives an error naming the layer', () => {
+  test('an unknown layer, an unresolved placeholder or a missing weight gives an error naming the layer', () => {
     const spec = specFor({ norm: 'none' });
     const model = buildModel(spec, 1);
     const w = model.getWeights();
     const nodes = spec.nodes.map((n, i) => (i === 2 ? { ...n, inputs: ['act7'] } : n));
-    const bad = { ...spec, nodes: [...nodes.slice(0, 2), { op: 'leaky_relu' as const, alpha: 0.1, name: 'act7', inputs: [spec.nodes[1].name] }, ...nodes.slice(2)] };
+    const bad = { ...spec, nodes: [...nodes.slice(0, 2), { op: 'softmax', name: 'act7', inputs: [spec.nodes[1].name] } as unknown as (typeof nodes)[number], ...nodes.slice(2)] };
     expect(() => exportOnnx(bad, w, { metadata: {} })).toThrow(ExportError);
-    expect(() => exportOnnx(bad, w, { metadata: {} })).toThrow(/the exporter cannot express leaky_relu node act7/);
+    expect(() => exportOnnx(bad, w, { metadata: {} })).toThrow(/the graph does not check out: node "act7" \(op\): unknown op "softmax"/);
+    const dropSpec = specFor({ norm: 'none', dropout: 0.1 });
+    const auto = { ...dropSpec, nodes: dropSpec.nodes.map((n) => (n.name === 'drop1' ? { ...n, rate: 'auto' } : n)) } as unknown as typeof spec;
+    expect(() => exportOnnx(auto, w, { metadata: {} })).toThrow(/layer drop1 \(dropout\): rate is still "auto"/);
     const missing = { ...w };
     delete missing['conv3/kernel'];
     expect(() => exportOnnx(spec, missing, { metadata: {} })).toThrow(/layer conv3: weight "conv3\/kernel" is missing/);

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract/settings';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { initBackend } from '../../../src-main/engine/backend';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { resolveGraph } from '../../../src-main/model';
 import { ExportError, exportOnnx } from '../../../src-main/onnx/export';
 import { importOnnx } from '../../../src-main/onnx/import';

@@ -13,6 +13,7 @@ import { resolveSettings } from '../../../src-main/contract/settings';
 import type { ExportResult, InferBenchResult, InferResult } from '../../../src-main/contract/onnx';
 import { initBackend } from '../../../src-main/engine/backend';
 import { JOBS } from '../../../src-main/host/jobs';
+import { jobOutcome } from '../../../src-main/services/features';
 import type { JobContext } from '../../../src-main/host/protocol';
 import { onnxFeature, setRevealHandler } from '../../../src-main/services/onnx';
 import { dispatch } from '../../../src-main/services/registry';
@@ -42,7 +43,7 @@ beforeAll(async () => {
     workspace: ws,
     host: null as never,
     emit: () => {},
-    runJob: (kind, payload) => JOBS[kind](payload, jobCtx()),
+    runJob: async (kind, payload, meta) => jobOutcome(await JOBS[kind](payload, jobCtx()), meta.title),
   });
   call = (m, p) => dispatch(table, m, p);
 });

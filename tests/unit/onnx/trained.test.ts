@@ -1,6 +1,6 @@
 import { beforeAll, expect, test } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { DEFAULT_SETTINGS } from '../../../src-main/contract/settings';
 import { exportOnnx } from '../../../src-main/onnx/export';
 import { inferOnnx, prepareInputs, scoreProbabilities, verifyExport } from '../../../src-main/onnx/runtime';

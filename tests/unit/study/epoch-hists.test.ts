@@ -11,7 +11,7 @@ import { DEFAULT_SETTINGS, type TrainSettings } from '../../../src-main/contract
 import type { WeightsResult } from '../../../src-main/contract/study';
 import { initBackend } from '../../../src-main/engine/backend';
 import { loadDataset } from '../../../src-main/data/dataset';
-import { trainRun } from '../../../src-main/engine/train';
+import { trainRun } from '../../../src-main/host/step-engines';
 import { Workspace } from '../../../src-main/store/workspace';
 import { HIST_EPOCH_CAP, LOG_EDGES, logAbsHistogram, subsampleEpochs } from '../../../src-main/analysis/weights';
 import { NO_EPOCH_WEIGHTS, weightsOf } from '../../../src-main/host/jobs/weights';

@@ -54,8 +54,8 @@ beforeAll(async () => {
     host: { jobForRun: () => undefined } as unknown as ServiceContext['host'],
     emit: () => undefined,
     async runJob(kind, payload) {
-      if (kind === 'misclassified') return misclassifiedJob(payload as never, jobCtx());
-      if (kind === 'weights') return weightsJob(payload as never, jobCtx());
+      if (kind === 'misclassified') return (await misclassifiedJob(payload as never, jobCtx())) as never;
+      if (kind === 'weights') return (await weightsJob(payload as never, jobCtx())) as never;
       throw new Error(`unexpected job ${kind}`);
     },
     // The real 'runs.start' validates, creates the run and queues training; here training runs after.

@@ -11,27 +11,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as Ort from 'onnxruntime-node';
 import type { LossKind, TrainSettings } from '../contract/settings';
+import type { EngineChoice } from '../engine/step-engine';
 import { buildTrainGraph, ghostMatrices, trainGraphUnsupported, virtualBatchSizes, type TrainGraph } from '../onnx/train-graph';
 import { exportOnnx, hwioToOihw } from '../onnx/export';
 import { lossAndCorrect, nhwcToNchw, sessionOptions } from '../onnx/io';
 import type { Split } from '../data/dataset';
 import { gatherBatch } from '../data/normalize';
-import type { Model, ParamRef } from './model';
-import type { EvalResult } from './model-types';
-import { deriveSeed } from './rng';
-import type { ModelSpec } from './spec';
-import { resolveThreads } from './threads';
+import type { Model, ParamRef } from '../engine/model';
+import type { EvalResult } from '../engine/model-types';
+import { deriveSeed } from '../engine/rng';
+import type { ModelSpec } from '../engine/spec';
+import { resolveThreads } from '../engine/threads';
 import { hashName } from '../model';
 
 export { resolveThreads };
-
-export interface EngineChoice {
-  engine: 'onnxruntime' | 'tfjs';
-  /** Why this engine (shown with the run). */
-  reason: string;
-  /** ORT intra-op threads (onnxruntime only). */
-  threads?: number;
-}
+export type { EngineChoice };
 
 /** Which engine a run trains on, before anything is loaded. */
 export function chooseEngine(settings: Pick<TrainSettings, 'engine' | 'loss' | 'threads'>, spec: ModelSpec): EngineChoice {
