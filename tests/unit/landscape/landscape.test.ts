@@ -146,11 +146,17 @@ describe('the landscape job on a trained run', () => {
   }, 120_000);
 
   it('falls back to random directions with a note when the run has no per-epoch weights', async () => {
-    const bare = await trainedRun(ws, smallSettings({ epochs: 1, trainLimit: 200 }), false);
+    // Two epochs: a checkpoint with an epoch before it, whose weights were not kept.
+    const bare = await trainedRun(ws, smallSettings({ epochs: 2, trainLimit: 200 }), false);
     const r = (await landscapeJob(payload({ runId: bare, trajectory: true, grid: 3, line: 0, evalLimit: 50 }), jobContext(dir))) as LandscapeReport;
     expect(r.grid.directions).toBe('random');
     expect(r.trajectory).toBeNull();
     expect(r.notes[0]).toMatch(/no per-epoch weights/);
+    // One epoch: nothing before the checkpoint, and the note says that instead.
+    const single = await trainedRun(ws, smallSettings({ epochs: 1, trainLimit: 200 }), false);
+    const r1 = (await landscapeJob(payload({ runId: single, trajectory: true, grid: 3, line: 0, evalLimit: 50 }), jobContext(dir))) as LandscapeReport;
+    expect(r1.grid.directions).toBe('random');
+    expect(r1.notes[0]).toMatch(/checkpoint is from epoch 1, and a training trajectory needs at least one stored epoch before it/);
   }, 120_000);
 
   it('cancels between points', async () => {
