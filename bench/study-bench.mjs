@@ -2,7 +2,7 @@
 /**
  * The S6 study on full MNIST (4 runs: none, L1, L2, L1+L2), in one sitting:
  *
- * - NormLab: `normlab study s6 --epochs E --data MNIST --parallel P` (the built CLI; one engine
+ * - NormLab: `normlab study s6 --epochs E --data MNIST --parallel P --val-split 0` (the built CLI, all 60,000 training images as the notebook and the PyTorch rows; one engine
  *   worker per run at once, one onnxruntime thread each at the default), wall time of the whole
  *   command and of the training alone (first run started → last run finished, from the records);
  * - PyTorch as the course notebook runs it: the same 4 runs one after another, each with every
@@ -160,8 +160,8 @@ async function normlab(data) {
   if (!existsSync(cli)) return { error: 'NormLab is not built (npm run build)' };
   const tmp = mkdtempSync(join(tmpdir(), 'normlab-study-bench-'));
   try {
-    log(`… NormLab: normlab study s6 --epochs ${epochs} --parallel ${parallel} (full MNIST)`);
-    const argv = [join(root, 'bin', 'normlab.js'), 'study', 's6', '--data', data, '--epochs', String(epochs), '--parallel', String(parallel),
+    log(`… NormLab: normlab study s6 --epochs ${epochs} --parallel ${parallel} --val-split 0 (full MNIST, all 60,000 training images as the notebook)`);
+    const argv = [join(root, 'bin', 'normlab.js'), 'study', 's6', '--data', data, '--epochs', String(epochs), '--parallel', String(parallel), '--val-split', '0',
       '--out', join(tmp, 'report'), '--workspace', join(tmp, 'ws'), '--json', ...(trainLimit ? ['--train-limit', String(trainLimit)] : [])];
     const r = await runTogether([{ cmd: process.execPath, argv }]);
     const out = r.outs[0];

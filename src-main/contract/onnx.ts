@@ -25,7 +25,7 @@ export interface ExportAuditBn {
   momentum: number | null;
   momentumNote: string;
   folded: boolean;
-  /** The conv it was folded into. */
+  /** The conv or dense layer it was folded into. */
   into?: string;
 }
 

@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import type { DatasetInfo } from '../contract/api';
-import { mulberry32, permutation } from '../engine/rng';
+import { mulberry32, permutation } from '../contract/math/rng';
 import { classNamesFor, detectKind, DIGITS, type DatasetKind } from './class-names';
 import { shareDataset } from './shared';
 import { checkCounts, DatasetError, imagesFromIdx, labelsFromIdx, type Idx } from './idx';

@@ -3,7 +3,7 @@
  * model selection and early stopping never look at the test split. With fraction 0 there is no
  * validation split and the test split stands in for it (the course notebooks' way).
  */
-import { deriveSeed, mulberry32, permutation } from '../engine/rng';
+import { deriveSeed, mulberry32, permutation } from '../contract/math/rng';
 import type { Dataset, Split } from './dataset';
 import { DatasetError } from './idx';
 

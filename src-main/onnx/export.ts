@@ -58,7 +58,7 @@ function opsetReason(opset: number, requested: boolean, usesLayerNorm: boolean, 
   if (usesGroupNorm) {
     parts.push(
       opset >= 21
-        ? 'group norm uses GroupNormalization-21 (per-channel scale)'
+        ? 'group norm uses GroupNormalization-21 (per-channel scale) on images, the decomposed form after dense layers'
         : 'group norm decomposed (Reshape → InstanceNormalization → Reshape → Mul/Add): GroupNormalization-18 scales per group, not per channel, and the per-channel form needs opset 21',
     );
   }

@@ -94,7 +94,8 @@ export class ImportError extends Error {
 /** The ops this importer maps, for help texts and the Model view. */
 export const IMPORTABLE_OPS = [
   'Conv', 'BatchNormalization', 'Relu', 'LeakyRelu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'ReduceMean (over H, W)',
-  'Flatten', 'Reshape (to [N, -1])', 'Gemm', 'MatMul (+ Add)', 'Add', 'Concat (channels)', 'Dropout', 'Identity', 'Pad (zeros, before Conv)',
+  'Flatten', 'Reshape (to [N, -1])', 'Gemm', 'MatMul (+ Add)', 'Add', 'Sum', 'Concat (channels)', 'Dropout', 'Identity', 'Pad (zeros, before Conv)',
+  'LayerNormalization (per-channel γ/β)', 'GroupNormalization (opset 21)', 'Reshape → InstanceNormalization → Reshape → Mul → Add (nn.GroupNorm)',
 ] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -124,7 +125,23 @@ interface DataVal {
   pooled?: boolean;
   /** Spatial padding waiting to be folded into the next Conv (from a Pad). */
   pendingPads?: { pads: Pads; node: string };
+  /** Part way through a group/layer norm written out as Reshape → InstanceNormalization → Reshape → Mul → Add. */
+  normStage?: NormStage;
 }
+/** The steps of a decomposed group norm (torch.onnx's nn.GroupNorm, NormLab's layer/group norm below opset 17/21). */
+interface NormStage {
+  step: 'grouped' | 'normalized' | 'restored' | 'scaled';
+  groups: number;
+  eps: number;
+  /** The Reshape that began it (named in problems). */
+  node: string;
+  gamma?: Float32Array;
+  /** Name of γ's tensor (a module path "gn.weight" names the node after the module). */
+  gammaName?: string;
+}
+/** The op each step of a decomposed norm waits for. */
+const NORM_NEXT: Record<NormStage['step'], string> = { grouped: 'InstanceNormalization', normalized: 'Reshape', restored: 'Mul', scaled: 'Add' };
+const NORM_PATTERN = 'Reshape [N, G, −1] → InstanceNormalization → Reshape → Mul γ → Add β';
 /** Something we could not evaluate; an error only if a data op needs it. */
 interface OpaqueVal {
   kind: 'opaque';
@@ -267,12 +284,34 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
   const input: [number, number, number] = [inDims[2]!, inDims[3]!, inDims[1]!];
   const batchDim = inDims[0];
   vals.set(dataInputs[0].name ?? '', { kind: 'data', ref: 'input', rank: 4 });
-  const outputs = g.output ?? [];
+  // A model with several outputs (NormLab's exports: probabilities and logits) is read from its "logits" output.
+  const allOutputs = g.output ?? [];
+  const named = allOutputs.filter((o) => o.name === 'logits');
+  const outputs = allOutputs.length > 1 && named.length === 1 ? named : allOutputs;
   if (outputs.length !== 1) throw new ImportError(file, [], `${file}: expected one output (the logits), found ${outputs.length}`);
+  // Only the nodes the logits depend on are read (not e.g. the Softmax of a second output).
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output ?? []) if (o) producer.set(o, n);
+  const reachable = new Set<NodeProto>();
+  const todo = [outputs[0].name ?? ''];
+  while (todo.length) {
+    const p = producer.get(todo.pop()!);
+    if (!p || reachable.has(p)) continue;
+    reachable.add(p);
+    for (const i of p.input ?? []) if (i) todo.push(i);
+  }
+  const dataNodes = g.node.filter((n) => reachable.has(n));
+  // NormLab's own exports name every ONNX node "<graph node>/<Op>": the graph node names come back as they were.
+  const normlabNames = model.producerName === 'normlab';
+  const layerOf = (n: NodeProto): string | null => {
+    const full = n.name ?? '';
+    const i = full.lastIndexOf('/');
+    return normlabNames && i > 0 ? full.slice(0, i) : null;
+  };
 
   // How many nodes read each value (for the MatMul + Add merge and the Pad → Conv fold).
   const consumers = new Map<string, NodeProto[]>();
-  for (const n of g.node) for (const i of n.input ?? []) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  for (const n of dataNodes) for (const i of n.input ?? []) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
 
   const problems: ImportProblem[] = [];
   const nodes: GraphNode[] = [];
@@ -306,6 +345,8 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
    * "/res1/Relu_1" → "res1.relu_1", "/Concat" → "concat".
    */
   const opName = (ours: string): string => {
+    const layer = currentNode ? layerOf(currentNode) : null;
+    if (layer) return uniqueName(layer);
     const full = n_name() ?? '';
     if (full && !full.includes('/')) return uniqueName(full);
     const parts = full.split('/').filter(Boolean);
@@ -315,18 +356,22 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
     return uniqueName(scope && scope !== ours ? `${scope}.${ours}${suffix}` : `${ours}${suffix}`);
   };
   let currentName: string | null = null;
+  let currentNode: NodeProto | null = null;
   const n_name = () => currentName;
   /** Name a parameterised node after its weight's module path ("b1.0.weight" → "b1.0"). */
   const paramName = (weightName: string | undefined | null, fallback: string) =>
-    uniqueName(weightName && /\.(weight)$/.test(weightName) ? weightName.replace(/\.weight$/, '') : fallback);
+    uniqueName(
+      (currentNode ? layerOf(currentNode) : null) ?? (weightName && /\.(weight)$/.test(weightName) ? weightName.replace(/\.weight$/, '') : fallback),
+    );
   const putWeight = (node: string, param: string, shape: number[], data: Float32Array) => {
     const key = `${node}/${param}`;
     if (keep) weights[key] = { shape, data };
     torchKeys[key] = torchStateKey(key);
   };
 
-  for (const n of g.node) {
+  for (const n of dataNodes) {
     const op = n.opType ?? '';
+    currentNode = n;
     currentName = n.name ?? null;
     const nodeLabel = n.name || `${op} → ${(n.output ?? [])[0] ?? '?'}`;
     const ins = (n.input ?? []).map((i) => (i ? vals.get(i) : undefined));
@@ -382,6 +427,15 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
     if (pending && op !== 'Conv') {
       problems.push({ node: pending.node, op: 'Pad', attribute: 'pads', message: `non-zero padding [${pending.pads.join(', ')}] can only be imported right before a Conv (it feeds ${op} ${nodeLabel})` });
     }
+    const stage = x.normStage;
+    if (stage && (NORM_NEXT[stage.step] !== op || dataIn.length !== 1)) {
+      problems.push({ node: stage.node, op: 'Reshape', message: `reads like a group/layer norm (${NORM_PATTERN}), but after the ${stage.step} step comes ${op} ${nodeLabel} instead of ${NORM_NEXT[stage.step]}` });
+      setOut({ ...x, normStage: undefined });
+      continue;
+    }
+    /** A constant's floats when it holds exactly `count` values (dims like [C], [C, 1, 1], [1, C, 1, 1]). */
+    const perChannel = (v: Val | undefined, count?: number): Float32Array | null =>
+      v?.kind === 'const' && v.float && (count === undefined || v.data.length === count) ? (v.data as Float32Array) : null;
 
     switch (op) {
       case 'Conv': {
@@ -522,6 +576,19 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
         else if (target?.kind === 'shape') shape = target.values;
         // A file exported with a fixed batch size B has the batch constant-folded into the target.
         if (shape && shape.length === 2 && batchDim !== null && shape[0] === batchDim) shape = ['N', shape[1]];
+        if (stage) {
+          // The way back from [N, G, −1] to the activation's own shape (a constant, or Shape of the input in torch's files).
+          if (shape && shape.length !== (x.pooled ? 4 : x.rank)) problem(`reshape back to [${shape.map((v) => (v === 'N' ? 'N' : v ?? '?')).join(', ')}] after the InstanceNormalization does not restore the activation's rank`, 'shape');
+          setOut({ ...x, normStage: { ...stage, step: 'restored' } });
+          dropped.push({ node: nodeLabel, op, why: 'group/layer norm: back to the activation shape' });
+          break;
+        }
+        const batchFirst = shape && (shape[0] === 'N' || shape[0] === 0 || (batchDim !== null && shape[0] === batchDim));
+        if (shape && shape.length === 3 && batchFirst && typeof shape[1] === 'number' && shape[1] >= 1 && shape[2] === -1 && !x.pooled) {
+          setOut({ ...x, normStage: { step: 'grouped', groups: shape[1], eps: 0, node: nodeLabel } });
+          dropped.push({ node: nodeLabel, op, why: `group/layer norm: ${shape[1]} group(s)` });
+          break;
+        }
         const keepsBatch = shape && shape.length === 2 && (shape[0] === 'N' || shape[0] === 0 || shape[0] === -1) && (shape[1] === -1 || typeof shape[1] === 'number');
         if (!shape) {
           problem(`the target shape could not be worked out (${target?.kind === 'opaque' ? target.why : 'it is computed from ops the importer does not evaluate'})`, 'shape');
@@ -572,8 +639,151 @@ export function importOnnx(bytes: Uint8Array, file: string, opts: ImportOptions 
         denseNode(n.input?.[1], asFloat(w).slice(), w.dims[0], w.dims[1], bias);
         break;
       }
+      case 'InstanceNormalization': {
+        checkAttrs(['epsilon']);
+        if (!stage) {
+          problem(`InstanceNormalization is imported only as part of a group or layer norm (${NORM_PATTERN})`);
+          break;
+        }
+        const scale = perChannel(ins[1], stage.groups);
+        const shift = perChannel(ins[2], stage.groups);
+        if (!scale || !shift || scale.some((v) => v !== 1) || shift.some((v) => v !== 0)) {
+          problem(`a per-group scale or bias (anything but ones and zeros of ${stage.groups} values) is not supported: the affine must be per channel (the Mul and Add after it)`, 'scale');
+          break;
+        }
+        setOut({ ...x, normStage: { ...stage, step: 'normalized', eps: Number(a.float('epsilon', 1e-5).toPrecision(6)) } });
+        dropped.push({ node: nodeLabel, op, why: 'group/layer norm: the statistics' });
+        break;
+      }
+      case 'Mul': {
+        checkAttrs([]);
+        const gi = ins.findIndex((v) => v?.kind === 'const');
+        const gamma = gi >= 0 ? perChannel(ins[gi]) : null;
+        if (!stage || !gamma) {
+          problem(stage ? 'the γ of a group/layer norm must be a float constant' : `Mul is imported only as the γ of a group or layer norm (${NORM_PATTERN})`);
+          break;
+        }
+        // torch.onnx feeds γ through an Unsqueeze; the constant still names its initializer ("gn.weight").
+        const src = (ins[gi] as ConstVal).source;
+        setOut({ ...x, normStage: { ...stage, step: 'scaled', gamma, gammaName: src.startsWith('initializer ') ? src.slice('initializer '.length) : (n.input?.[gi] ?? undefined) } });
+        dropped.push({ node: nodeLabel, op, why: 'group/layer norm: γ' });
+        break;
+      }
+      case 'LayerNormalization': {
+        checkAttrs(['axis', 'epsilon', 'stash_type']);
+        onlyFirstOutput();
+        const rank = x.pooled ? 4 : x.rank;
+        const axisRaw = a.int('axis', -1);
+        const axis = axisRaw < 0 ? axisRaw + rank : axisRaw;
+        if (axis !== 1) {
+          problem(`axis ${axisRaw} is not supported: the norm must cover every axis but the batch (axis 1 of a rank-${rank} input)`, 'axis');
+          break;
+        }
+        const scale = ins[1]?.kind === 'const' ? ins[1] : null;
+        const bias = ins[2]?.kind === 'const' ? ins[2] : null;
+        if (!scale || !scale.float) {
+          problem('the scale must be a float constant', 'scale');
+          break;
+        }
+        // Our layer norm has a per-channel γ/β: a scale [C, H, W] must repeat each channel's value over H×W.
+        const c = scale.dims[0] ?? scale.data.length;
+        const per = scale.data.length / c;
+        const squeeze = (t: ConstVal | null, what: string): Float32Array | null => {
+          const out = new Float32Array(c);
+          if (!t) return out;
+          if (!t.float || t.data.length !== c * per) {
+            problem(`${what} has ${t.data.length} values; it must match the scale's ${c * per}`, what);
+            return null;
+          }
+          const d = t.data as Float32Array;
+          for (let ch = 0; ch < c; ch++) {
+            out[ch] = d[ch * per];
+            for (let k = 1; k < per; k++) {
+              if (d[ch * per + k] !== out[ch]) {
+                problem(`${what} differs within channel ${ch}: only a per-channel γ/β (repeated over height and width) is supported`, what);
+                return null;
+              }
+            }
+          }
+          return out;
+        };
+        const gamma = scale.dims.length > 1 || x.rank === 2 ? squeeze(scale, 'scale') : null;
+        if (scale.dims.length === 1 && x.rank !== 2) problem(`a scale of shape [${scale.dims.join(', ')}] on an image is not supported (it must be [C, H, W])`, 'scale');
+        const beta = squeeze(bias, 'bias');
+        if (!gamma || !beta) break;
+        const name = paramName(n.input?.[1], n.name || 'layer_norm');
+        nodes.push({ name, op: 'norm', inputs: [x.ref], norm: { kind: 'layer', eps: Number(a.float('epsilon', 1e-5).toPrecision(6)) } });
+        putWeight(name, 'gamma', [c], gamma);
+        putWeight(name, 'beta', [c], beta);
+        setOut({ kind: 'data', ref: name, rank: x.rank });
+        break;
+      }
+      case 'GroupNormalization': {
+        checkAttrs(['num_groups', 'epsilon', 'stash_type']);
+        const groups = a.int('num_groups', 0);
+        const scale = perChannel(ins[1]);
+        const bias = perChannel(ins[2]);
+        if (opset < 21) {
+          problem(`GroupNormalization before opset 21 scales per group, not per channel; export with opset 21 or as ${NORM_PATTERN}`);
+          break;
+        }
+        if (!scale || !bias || scale.length !== bias.length) {
+          problem('scale and bias must be float constants of one value per channel', 'scale');
+          break;
+        }
+        if (x.rank !== 4 || x.pooled) problem('needs an image input [N, C, H, W]');
+        const name = paramName(n.input?.[1], n.name || 'group_norm');
+        nodes.push({ name, op: 'norm', inputs: [x.ref], norm: { kind: 'group', groups, eps: Number(a.float('epsilon', 1e-5).toPrecision(6)) } });
+        putWeight(name, 'gamma', [scale.length], scale.slice());
+        putWeight(name, 'beta', [bias.length], bias.slice());
+        setOut({ kind: 'data', ref: name, rank: x.rank });
+        break;
+      }
+      case 'Sum': {
+        checkAttrs([]);
+        if (dataIn.length !== ins.length || dataIn.length < 2) {
+          problem('only the sum of two or more activations is supported');
+          break;
+        }
+        const name = opName('add');
+        nodes.push({ name, op: 'add', inputs: dataIn.map((d) => d.ref) });
+        setOut({ kind: 'data', ref: name, rank: x.rank, ...(x.pooled ? { pooled: true } : {}) });
+        break;
+      }
+      case 'Sub':
+      case 'Div':
+        problem(
+          x.ref === 'input' && dataIn.length === 1
+            ? `op ${op} of the input by a constant (input normalization baked into the model) has no graph node: export without --bake-normalization and give the run the mean/std`
+            : `op ${op} is not supported`,
+        );
+        setOut({ ...x });
+        break;
       case 'Add': {
         checkAttrs([]);
+        if (stage) {
+          const beta = perChannel(ins.find((v) => v?.kind === 'const'), stage.gamma!.length);
+          const c = stage.gamma!.length;
+          if (!beta) {
+            problem(`the β of a group/layer norm must be a float constant of ${c} values (one per channel, like γ)`);
+            break;
+          }
+          if (c % stage.groups !== 0) {
+            problem(`${stage.groups} groups do not divide the ${c} channels of γ`);
+            break;
+          }
+          const norm: NormChoice = stage.groups === 1 ? { kind: 'layer', eps: stage.eps } : { kind: 'group', groups: stage.groups, eps: stage.eps };
+          // torch names the Add "/<module path>/Add" ("/gn/Add", "/b1/b1.2/Add"): the module path names the node, so that
+          // its γ/β map back to "<module>.weight"/".bias" (torch folds γ's Unsqueeze into an anonymous constant).
+          const scope = (n.name ?? '').split('/').filter(Boolean);
+          const name = paramName(stage.gammaName, scope.length >= 2 ? scope[scope.length - 2] : n.name || 'group_norm');
+          nodes.push({ name, op: 'norm', inputs: [x.ref], norm });
+          putWeight(name, 'gamma', [c], stage.gamma!.slice());
+          putWeight(name, 'beta', [c], beta.slice());
+          setOut({ kind: 'data', ref: name, rank: x.rank });
+          if (stage.groups === 1) noteOnce('a group norm with one group is imported as layer norm (the same normalization: each image over all its channels and positions)');
+          break;
+        }
         if (mergedAdds.has(n)) {
           setOut(x);
           dropped.push({ node: nodeLabel, op, why: 'bias of the MatMul before it' });

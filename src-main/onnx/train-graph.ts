@@ -18,7 +18,19 @@
  * (train-ops/table.ts), which keeps what its backward needs. Backward: nodes in reverse order;
  * a node's output gradient is the Sum of what its readers sent back (a tensor read twice, as by a
  * residual add, gets both), and an input's gradient is only built when some parameter lies
- * upstream of it. The backward rule of each kind is stated at the top of its train-ops module.
+ * upstream of it. Backward rules, one module per kind under train-ops/ (details at its top):
+ *   conv2d     dX = ConvTranspose(dY, W) (same pads, strides, dilations, groups; output_padding for
+ *              rows no window reached); dW = batched MatMuls per kernel tap (stride 1, one group:
+ *              every S5 conv) or a Conv of X with dY as kernel (strides ↔ dilations swapped);
+ *              db = Σ dY
+ *   norm       BN dX = γ/σ · (dY − dβ/M − x̂·dγ/M); ghost BN per virtual batch (ghost_avg/ind);
+ *              layer/group norm per image and group; vectors as [N, C, 1, 1]
+ *   relu       dY·sign(Y)        leaky_relu  dY where X > 0, else α·dY
+ *   dropout    dY·mask           dropout2d   dY·mask [N, C, 1, 1]
+ *   maxpool    MaxUnpool (non-overlapping, unpadded) or ScatterElements(add) of dY on the argmax
+ *   avgpool    ConvTranspose of dY/count with a ones kernel      gap  dY/(H·W) broadcast
+ *   flatten    Reshape           dense  dX = dY·Wᵀ, dW = Xᵀ·dY, db = Σ dY
+ *   add        dY to every input concat  Split of dY along channels
  * Batch norm updates of the running statistics happen in the caller with the returned batch
  * statistics, under the same convention code as the tfjs engine.
  */
@@ -111,12 +123,9 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
     values.set(node.name, l.y);
     upstream.set(node.name, opDef(node).params(node, inShapes).length > 0 || node.inputs.some((s) => upstream.get(s)));
   }
-  // The logits in tfjs' order: an image output is flattened in NHWC order.
+  // The output node is a vector of the classes (validateGraph holds every graph to that).
   const outName = outputName(spec);
-  const outShape = shapes[outName];
-  let t = values.get(outName)!;
-  if (outShape.length === 3) t = n('Reshape', 'loss', [n('Transpose', 'loss', [t], [{ name: 'perm', ints: [0, 2, 3, 1] }]), b.flat()]);
-  const logits = n('Identity', 'loss', [t], [], 'logits');
+  const logits = n('Identity', 'loss', [values.get(outName)!], [], 'logits');
 
   // Loss and its gradient with respect to the logits.
   const invN = b.invN;
@@ -136,10 +145,6 @@ export function buildTrainGraph(spec: ModelSpec, loss: LossKind): TrainGraph {
     const dp = n('Mul', 'loss', [d, n('Mul', 'loss', [scale, scalar('two', 2)])]);
     const dot = n('ReduceSum', 'loss', [n('Mul', 'loss', [dp, probs]), ints('axis_1', [1])], [{ name: 'keepdims', i: 1 }]);
     grad = n('Mul', 'loss', [probs, n('Sub', 'loss', [dp, dot])]);
-  }
-  if (outShape.length === 3) {
-    const [h, w, c] = outShape;
-    grad = n('Transpose', 'loss', [n('Reshape', 'loss', [grad, ints('shape_nhwc', [0, h, w, c])])], [{ name: 'perm', ints: [0, 3, 1, 2] }]);
   }
 
   // Backward, last node first; gradients reaching a tensor from several readers are summed.

@@ -16,7 +16,7 @@ export const exportCmd: Command = {
     'normlab export RUN [--out FILE.onnx [--force]] [--fold-bn] [--opset N] [--bake-normalization] [--checkpoint best|last|recalibrated] [--json] [--workspace DIR]\n\n' +
     '  --out FILE.onnx          a copy here (the export itself stays in the run\'s exports/ folder); FILE.onnx.json gets the parity check and audit.\n' +
     '                           Never overwrites an existing file without --force, never writes through a symbolic link\n' +
-    '  --fold-bn                fold each batch norm into the conv before it (W\' = W·γ/σ, b\' = β − γ·μ/σ)\n' +
+    '  --fold-bn                fold each batch norm into the conv or dense layer before it (W\' = W·γ/σ, b\' = β − γ·μ/σ)\n' +
     '  --opset N                ONNX opset 13–21 (default 17: LayerNormalization; 21: GroupNormalization)\n' +
     '  --bake-normalization     put (x − mean)/std in the graph: the model then takes raw pixels in [0, 1]\n' +
     `  --checkpoint TAG         ${CHECKPOINT_HELP}`,

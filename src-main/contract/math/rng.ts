@@ -34,3 +34,16 @@ export function deriveSeed(...parts: number[]): number {
   }
   return h >>> 0;
 }
+
+/** Fisher–Yates permutation of 0..n-1. */
+export function permutation(n: number, rng: () => number): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}

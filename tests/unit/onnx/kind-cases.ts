@@ -4,6 +4,7 @@
  * case does not compile.
  */
 import { MODEL_GRAPH_FORMAT, type GraphNode, type NodeOp, type NormChoice, type ResolvedGraph, type ResolvedNode } from '../../../src-main/contract/model-graph';
+import { convGeometry, inferShapes, outputName, poolGeometry } from '../../../src-main/model';
 
 /** A node whose inputs default to the previous node. */
 export type Draft = ResolvedNode extends infer N ? (N extends ResolvedNode ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
@@ -81,4 +82,63 @@ export const CASES: Record<NodeOp, ResolvedGraph[]> = {
     tiny('concat-vector', [c('c1', 4), { name: 'g', op: 'gap' }, { name: 'fa', op: 'dense', units: 6, inputs: ['g'] }, { name: 'cat', op: 'concat', inputs: ['g', 'fa'] }, { name: 'fc', op: 'dense', units: 10 }], 'none'),
   ],
 };
+
+
+const r6 = (v: number) => Number(Math.fround(v).toPrecision(6));
+
+export function canonicalNorm(n: NormChoice): NormChoice {
+  switch (n.kind) {
+    case 'batch':
+    case 'ghost': {
+      const m = n.momentum === null ? 0.1 : n.convention === 'keras' ? r6(1 - Math.fround(n.momentum)) : r6(1 - Math.fround(1 - n.momentum));
+      return { kind: 'batch', momentum: m, eps: r6(n.eps), convention: 'pytorch' };
+    }
+    case 'layer':
+      return { kind: 'layer', eps: r6(n.eps) };
+    case 'group':
+      return n.groups === 1 ? { kind: 'layer', eps: r6(n.eps) } : { kind: 'group', groups: n.groups, eps: r6(n.eps) };
+  }
+}
+
+/**
+ * The graph as an inference export keeps it: dropout nodes are removed (identity at inference), a
+ * flatten of a vector is nothing, ghost BN is BN with its running statistics, a BN momentum comes
+ * back in PyTorch's convention (a cumulative average, which ONNX cannot state, as the default
+ * 0.1), a one-group group norm is a layer norm, and geometry is spelled out (pads, strides).
+ */
+export function canonical(g: ResolvedGraph) {
+  const shapes = inferShapes(g);
+  const alias = new Map<string, string>();
+  const t = (s: string) => alias.get(s) ?? s;
+  const nodes: Record<string, unknown>[] = [];
+  for (const n of g.nodes) {
+    const inputs = n.inputs.map(t);
+    if (n.op === 'dropout' || n.op === 'dropout2d' || (n.op === 'flatten' && shapes[n.inputs[0]].length === 1)) {
+      alias.set(n.name, inputs[0]);
+      continue;
+    }
+    const base = { name: n.name, op: n.op, inputs };
+    switch (n.op) {
+      case 'conv2d':
+        nodes.push({ ...base, filters: n.filters, ...convGeometry(n), groups: n.groups ?? 1, bias: n.bias ?? true });
+        break;
+      case 'maxpool':
+      case 'avgpool':
+        nodes.push({ ...base, ...poolGeometry(n) });
+        break;
+      case 'norm':
+        nodes.push({ ...base, norm: canonicalNorm(n.norm) });
+        break;
+      case 'leaky_relu':
+        nodes.push({ ...base, alpha: r6(n.alpha) });
+        break;
+      case 'dense':
+        nodes.push({ ...base, units: n.units, bias: n.bias ?? true });
+        break;
+      default:
+        nodes.push(base);
+    }
+  }
+  return { input: g.input, classes: g.classes, output: t(outputName(g)), nodes };
+}
 

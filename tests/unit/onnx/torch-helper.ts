@@ -8,23 +8,32 @@ import { FIXTURE_DIR } from './import-fixtures';
 
 const PYTHON = process.env.NORMLAB_PYTHON ?? '/usr/bin/python3';
 
-/** Why the PyTorch half cannot run here, or null. */
-export function torchMissing(): string | null {
-  const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8', timeout: 60_000 });
+/** Why the PyTorch half cannot run here, or null; `withOnnx` also needs python3-onnx (to read an export's initializers). */
+export function torchMissing(withOnnx = false): string | null {
+  const r = spawnSync(PYTHON, ['-c', withOnnx ? 'import torch, numpy, onnx' : 'import torch, numpy'], { encoding: 'utf8', timeout: 60_000 });
   if (r.error) return `no ${PYTHON} (${r.error.message})`;
-  return r.status === 0 ? null : `${PYTHON} has no torch/numpy (apt-get install python3-torch)`;
+  if (r.status === 0) return null;
+  return withOnnx ? `${PYTHON} has no torch/numpy/onnx (apt-get install python3-torch python3-onnx)` : `${PYTHON} has no torch/numpy (apt-get install python3-torch)`;
 }
 
 // Small files (weights and logits of a few fixtures) in the system temp folder.
 const dir = mkdtempSync(join(tmpdir(), 'normlab-torch-'));
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-/** Loads each job's `weights` (our names and layout) into its PyTorch fixture module; the logits of each, in order. */
-export function torchLogits(jobs: { module: string; weights: Parameters<typeof encodeWeights>[0]; n?: number }[]): number[][][] {
+/**
+ * Loads each job's weights into its PyTorch fixture module: `weights` (our names and layout, as an
+ * NLCK file) or `onnx` (a NormLab export, whose initializers PyTorch reads with python3-onnx).
+ * The eval-mode logits of the first `n` sample images of each, in order.
+ */
+export function torchLogits(jobs: ({ module: string; n?: number } & ({ weights: Parameters<typeof encodeWeights>[0] } | { onnx: Uint8Array }))[]): number[][][] {
   const files = jobs.map((j, i) => {
-    const w = join(dir, `${j.module}-${i}-${Math.random().toString(36).slice(2)}.nlck`);
-    writeFileSync(w, encodeWeights(j.weights));
-    return { module: j.module, weights: w, out: `${w}.json`, n: j.n ?? 8 };
+    const base = join(dir, `${j.module}-${i}-${Math.random().toString(36).slice(2)}`);
+    if ('onnx' in j) {
+      writeFileSync(`${base}.onnx`, j.onnx);
+      return { module: j.module, onnx: `${base}.onnx`, out: `${base}.json`, n: j.n ?? 8 };
+    }
+    writeFileSync(`${base}.nlck`, encodeWeights(j.weights));
+    return { module: j.module, weights: `${base}.nlck`, out: `${base}.json`, n: j.n ?? 8 };
   });
   const list = join(dir, `jobs-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(list, JSON.stringify(files));

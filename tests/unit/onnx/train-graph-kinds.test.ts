@@ -1,8 +1,9 @@
 /**
  * The ONNX training step on every layer kind and on DAGs: loss, data gradients and BN batch
  * statistics of one step equal tfjs autodiff (tf.variableGrads over the tfjs lowering, cpu
- * backend) on a batch of real MNIST digits with the same dropout masks; and every preset trains on
- * onnxruntime under `engine: auto`.
+ * backend) on a batch of real MNIST digits with the same dropout masks (dilated convs, which tfjs
+ * cannot differentiate, against a hand-written tf reference); residual and separable nets follow
+ * the tfjs engine step for step; and every preset trains on onnxruntime under `engine: auto`.
  *
  * Error per gradient: max |ORT − tfjs| / max |tfjs| over the tensor (normwise relative), the
  * denominator floored at 1e-3 of the largest gradient of the step (a gradient that is zero in exact
@@ -17,10 +18,14 @@ import { OrtTrainer } from '../../../src-main/host/ort-trainer';
 import { lossFn } from '../../../src-main/engine/regularize';
 import { trainRun } from '../../../src-main/host/step-engines';
 import { DEFAULT_SETTINGS, type LossKind, type TrainSettings } from '../../../src-main/contract/settings';
+import type { EpochMetrics } from '../../../src-main/contract/api';
 import { MODEL_GRAPH_FORMAT, MODEL_PRESETS, type NormChoice, type ResolvedGraph, type ResolvedNode } from '../../../src-main/contract/model-graph';
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
 import { assertValidGraph } from '../../../src-main/model';
+import { buildTrainGraph } from '../../../src-main/onnx/train-graph';
+import { s5Spec } from '../../../src-main/engine/spec';
+import onnxProto from 'onnx-proto';
 
 let data: Dataset;
 beforeAll(async () => {
@@ -207,10 +212,11 @@ describe('onnxruntime training step on every layer kind', () => {
  * between the taps (a constant 0/1 matrix times the kernel, so autodiff reaches the kernel), then a
  * strided conv2d. Same model variables and batch as the ORT step.
  */
-describe('onnxruntime training step on a dilated, strided conv', () => {
+describe('onnxruntime training step on dilated convs (strided, and stride 1)', () => {
   const g = graph('conv-dilated', [
     { name: 'c1', op: 'conv2d', filters: 3, kernel: 3, padding: 'same', bias: true }, { name: 'r1', op: 'relu' },
     { name: 'c2', op: 'conv2d', filters: 5, kernel: 3, stride: 2, dilation: 2, padding: [2, 1, 1, 2], bias: true }, { name: 'r2', op: 'relu' },
+    { name: 'c3', op: 'conv2d', filters: 4, kernel: 3, dilation: 2, padding: 'same', bias: false }, { name: 'r3', op: 'relu' },
     ...head,
   ]);
   /** [3, 3, I, O] → [5, 5, I, O] with the taps at even offsets. */
@@ -233,7 +239,8 @@ describe('onnxruntime training step on a dilated, strided conv', () => {
       const { value, grads } = tf.variableGrads(() => {
         const h1 = tf.relu(tf.add(tf.conv2d(xt, p['c1/kernel'] as tf.Tensor4D, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]), p['c1/bias']));
         const h2 = tf.relu(tf.add(tf.conv2d(h1 as tf.Tensor4D, dilate(p['c2/kernel'] as tf.Tensor4D), 2, [[0, 0], [2, 1], [1, 2], [0, 0]]), p['c2/bias']));
-        const logits = tf.add(tf.matMul(tf.mean(h2, [1, 2]) as tf.Tensor2D, p['fc/kernel'] as tf.Tensor2D), p['fc/bias']) as tf.Tensor2D;
+        const h3 = tf.relu(tf.conv2d(h2 as tf.Tensor4D, dilate(p['c3/kernel'] as tf.Tensor4D), 1, [[0, 0], [2, 2], [2, 2], [0, 0]]));
+        const logits = tf.add(tf.matMul(tf.mean(h3, [1, 2]) as tf.Tensor2D, p['fc/kernel'] as tf.Tensor2D), p['fc/bias']) as tf.Tensor2D;
         return lossFn('ce', logits, onehot);
       }, Object.values(p));
       return { loss: value.dataSync()[0], grads: Object.fromEntries(Object.entries(p).map(([k, v]) => [k, Float32Array.from(grads[v.name].dataSync())])) };
@@ -257,6 +264,24 @@ describe('onnxruntime training step on a dilated, strided conv', () => {
   });
 });
 
+describe('fast paths', () => {
+  it('the S5 net keeps its filter gradients as MatMuls and its max-pool backward as MaxUnpool; strided and grouped convs take the swapped Conv', () => {
+    const ops = (g: ResolvedGraph): string[] => (onnxProto.onnx.ModelProto.decode(buildTrainGraph(g, 'ce').bytes).graph?.node ?? []).map((x) => x.opType ?? '');
+    const count = (list: string[], op: string) => list.filter((o) => o === op).length;
+    const s5 = s5Spec({ ...DEFAULT_SETTINGS, dropout: 0.1 });
+    const s5Ops = ops(s5);
+    const convs = s5.nodes.filter((x) => x.op === 'conv2d').length;
+    expect(count(s5Ops, 'Conv')).toBe(convs);
+    expect(count(s5Ops, 'MatMul')).toBeGreaterThanOrEqual(convs);
+    expect(count(s5Ops, 'MaxUnpool')).toBe(1);
+    expect(count(s5Ops, 'ScatterElements')).toBe(0);
+    const strided = cases.find((c) => c.g.name === 'conv-groups')!.g;
+    const stridedOps = ops(strided);
+    // c1 (stride 1, one group) by MatMul; g2 (grouped) and dw (strided depthwise) by a second Conv each.
+    expect(count(stridedOps, 'Conv')).toBe(3 + 2);
+  });
+});
+
 describe('every preset trains on onnxruntime under engine auto', () => {
   const settings = (o: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, data: 'mnist-sample', epochs: 1, trainLimit: 384, testLimit: 128, batch: 32, lr: 0.1, valSplit: 0, engine: 'auto', ...o });
   for (const model of MODEL_PRESETS) {
@@ -272,6 +297,29 @@ describe('every preset trains on onnxruntime under engine auto', () => {
       expect(losses.every(Number.isFinite)).toBe(true);
       const mean = (v: number[]) => v.reduce((s, e) => s + e, 0) / v.length;
       expect(mean(losses.slice(-3))).toBeLessThan(mean(losses.slice(0, 3)));
+    });
+  }
+  // The whole loop on a DAG: batches, masks drawn by node name, BN statistics folded, optimizer,
+  // penalties and clipping; the two engines agree step for step (as the S5 net does in
+  // engine/ort-trainer.test.ts).
+  for (const model of ['resnet-tiny', 'separable'] as const) {
+    it(`${model}: follows the tfjs engine step for step on real digits (6 steps with L2, clipping and dropout)`, async () => {
+      const run = async (engine: 'onnxruntime' | 'tfjs') => {
+        let m: EpochMetrics | undefined;
+        const r = await trainRun(settings({ model, engine, trainLimit: 300, testLimit: 100, batch: 50, lr: 0.05, l2: 1e-3, clip: 'norm', clipValue: 1, dropout: 0.1 }), data, { onEpoch: (e) => { m = e; } });
+        r.model.dispose();
+        return { engine: r.engine.engine, m: m! };
+      };
+      const ort = await run('onnxruntime');
+      const ref = await run('tfjs');
+      expect(ort.engine).toBe('onnxruntime');
+      expect(ref.engine).toBe('tfjs');
+      const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+      console.log(`[train-graph-kinds] ${model} 6 steps: train loss rel ${rel(ort.m.train_loss, ref.m.train_loss).toExponential(2)}, grad norm rel ${rel(ort.m.grad_norm, ref.m.grad_norm).toExponential(2)}, test loss rel ${rel(ort.m.test_loss, ref.m.test_loss).toExponential(2)}`);
+      expect(rel(ort.m.train_loss, ref.m.train_loss)).toBeLessThan(1e-4);
+      expect(rel(ort.m.grad_norm, ref.m.grad_norm)).toBeLessThan(1e-3);
+      expect(ort.m.clipped_steps).toBe(ref.m.clipped_steps);
+      expect(rel(ort.m.test_loss, ref.m.test_loss)).toBeLessThan(1e-3);
     });
   }
 });
