@@ -1,7 +1,7 @@
 /**
  * Issue 16 item 6 in the browser: a run trained on resnet-tiny (a residual net: adds, a strided
- * 1×1 projection) with batch norm and dropout, shown by the BN, Dropout, Landscape, Weights and
- * Misclassified views. Each view must list the model's own nodes (every BN node, every kernel),
+ * 1×1 projection) with batch norm and dropout, shown by the BN, Dropout, Landscape, Weights,
+ * Export and Misclassified views. Each view must list the model's own nodes (every BN node, every kernel),
  * compute its analysis, and lay out without overlaps at 1440×900 and 1024×768. Screenshots in
  * tests/artifacts/anymodel-*.png.
  */
@@ -44,7 +44,7 @@ describe.skipIf(missing)(`every view on a resnet-tiny run${missing ? ` (skipped:
     if (workspace) rmSync(workspace, { recursive: true, force: true });
   });
 
-  it('BN, Dropout, Landscape, Weights and Misclassified show the run\'s own nodes, at 1440×900 and 1024×768', async () => {
+  it('BN, Dropout, Landscape, Weights, Export and Misclassified show the run\'s own nodes, at 1440×900 and 1024×768', async () => {
     const server: Served = await serve(workspace);
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     const problems = watchProblems(page);
@@ -96,6 +96,15 @@ describe.skipIf(missing)(`every view on a resnet-tiny run${missing ? ` (skipped:
         },
       },
       {
+        name: 'export', hash: `export?run=${run.id}`,
+        ready: async (p) => {
+          await p.getByTestId('export-button').click();
+          await p.getByTestId('audit').waitFor({ timeout: 120_000 });
+          // The residual adds are in the exported graph.
+          expect(await p.getByTestId('audit').innerText()).toMatch(/\bAdd\b/);
+        },
+      },
+      {
         name: 'misclassified', hash: `misclassified?runs=${run.id}`,
         ready: async (p) => {
           await expect.poll(() => p.getByTestId('mis-tile').count(), { timeout: 60_000 }).toBeGreaterThan(0);
@@ -123,5 +132,5 @@ describe.skipIf(missing)(`every view on a resnet-tiny run${missing ? ` (skipped:
       await page.close();
       await server.stop();
     }
-  });
+  }, 900_000);
 });
