@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * The S6 assignment as a user does it, in Chromium against browser mode: Overview's "start here"
- * opens the Compare launcher; a tiny S6 study (2 epochs, 1,000 training images of mnist-sample)
+ * opens the Compare launcher; a tiny S6 study (2 epochs, 3,000 training images of mnist-sample)
  * starts there; Runs shows it training (per-step loss, a progress bar that agrees with its
  * text); Compare draws the four variants with clickable legends, smoothing that says so, and
  * exports PNG/SVG/CSV (files checked); "Misclassified →" opens every chosen run, the S6 button
@@ -72,7 +72,7 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
     await page.getByTestId('study-launcher').waitFor({ timeout: 30_000 });
     await expect.poll(() => page.getByTestId('study-preset').inputValue(), { timeout: 30_000 }).toBe('s6');
     await page.getByTestId('study-epochs').fill('2');
-    await page.getByTestId('study-train-limit').fill('1000');
+    await page.getByTestId('study-train-limit').fill('3000');
     await page.getByTestId('study-test-limit').fill('500');
     await page.getByTestId('study-data').selectOption('mnist-sample');
     await page.getByTestId('study-start').click();
@@ -108,10 +108,10 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
     expect(await page.locator('[data-testid="run-row"][data-status="done"]').count()).toBe(4);
     // Four runs of several seconds each, polled every 0.7 s: one was seen training.
     expect(sawProgress).toBe(true);
-    // Per-step loss of a finished run: 8 steps an epoch (1,000 images, batch 128), 2 epochs, kept on disk.
+    // Per-step loss of a finished run: 22 steps an epoch (3,000 images less the validation tenth = 2,700, batch 128; long enough to be seen training on an idle machine), 2 epochs, kept on disk.
     await page.getByTestId('run-name').filter({ hasText: L1 }).click();
     const stepLine = page.locator('[data-testid="chart-steps"] path.nl-line:not(.nl-raw)');
-    await expect.poll(async () => ((await stepLine.first().getAttribute('d')) ?? '').split('L').length, { timeout: 30_000 }).toBe(16);
+    await expect.poll(async () => ((await stepLine.first().getAttribute('d')) ?? '').split('L').length, { timeout: 30_000 }).toBe(44);
     await page.getByTestId('sort-best').click();
     await page.getByTestId('runs-filter').fill('l1 0.00005');
     await expect.poll(() => page.getByTestId('run-row').count()).toBe(2);
