@@ -10,10 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { RunRecord } from '../../src-main/contract/api';
 import { artifact, launchChromium, missingPrerequisite, ROOT, serve, type Served, watchProblems } from './helpers';
-import { fullScreenshot, layoutProblems } from './layout';
+import { layoutPass, type ViewState } from './layout';
 
 const missing = missingPrerequisite();
 
@@ -51,7 +51,7 @@ describe.skipIf(missing)(`every view on a resnet-tiny run${missing ? ` (skipped:
     const norms = run.model!.nodes.filter((n) => n.op === 'norm').map((n) => n.name);
     const kernels = run.model!.nodes.filter((n) => n.op === 'conv2d' || n.op === 'dense').map((n) => `${n.name}/kernel`);
     const found: string[] = [];
-    const states: { name: string; hash: string; ready: (p: Page) => Promise<unknown> }[] = [
+    const states: ViewState[] = [
       {
         name: 'bn', hash: `bn?run=${run.id}`,
         ready: async (p) => {
@@ -112,20 +112,7 @@ describe.skipIf(missing)(`every view on a resnet-tiny run${missing ? ` (skipped:
       },
     ];
     try {
-      for (const s of states) {
-        await page.setViewportSize({ width: 1440, height: 900 });
-        await page.goto('about:blank');
-        await page.goto(`${server.url}#/${s.hash}`);
-        await s.ready(page);
-        for (const [w, h] of [[1440, 900], [1024, 768]]) {
-          await page.setViewportSize({ width: w, height: h });
-          await page.waitForTimeout(400);
-          const r = await layoutProblems(page);
-          expect(r.texts, `${s.name} at ${w}: texts measured`).toBeGreaterThan(5);
-          found.push(...r.problems.map((p) => `${s.name} ${w}×${h}: ${p}`));
-          await fullScreenshot(page, artifact(`anymodel-${s.name}-${w}.png`));
-        }
-      }
+      found.push(...(await layoutPass(page, server.url, states, (name, w) => artifact(`anymodel-${name}-${w}.png`))));
       expect(found).toEqual([]);
       expect(problems).toEqual([]);
     } finally {

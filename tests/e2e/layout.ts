@@ -161,3 +161,35 @@ export async function fullScreenshot(page: Page, path: string): Promise<void> {
     });
   }
 }
+
+/** A view to open by its hash and wait for, for `layoutPass`. */
+export interface ViewState {
+  name: string;
+  hash: string;
+  ready: (p: Page) => Promise<unknown>;
+}
+
+/**
+ * Opens every view (`baseUrl#/hash`) fresh at 1440×900, then measures it at 1440×900 and 1024×768 (charts redraw on
+ * resize, so each size settles first) and saves a whole-view screenshot per size through `shot`.
+ * Returns the problems found, each prefixed with the view and size; a view with ≤ 5 texts measured
+ * is a problem too (it did not render).
+ */
+export async function layoutPass(page: Page, baseUrl: string, states: ViewState[], shot: (name: string, width: number) => string): Promise<string[]> {
+  const found: string[] = [];
+  for (const s of states) {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto('about:blank');
+    await page.goto(`${baseUrl}#/${s.hash}`);
+    await s.ready(page);
+    for (const [w, h] of [[1440, 900], [1024, 768]]) {
+      await page.setViewportSize({ width: w, height: h });
+      await page.waitForTimeout(400);
+      const r = await layoutProblems(page);
+      if (r.texts <= 5) found.push(`${s.name} ${w}×${h}: only ${r.texts} texts measured`);
+      found.push(...r.problems.map((p) => `${s.name} ${w}×${h}: ${p}`));
+      await fullScreenshot(page, shot(s.name, w));
+    }
+  }
+  return found;
+}

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * The S6 assignment as a user does it, in Chromium against browser mode: Overview's "start here"
- * opens the Compare launcher; a tiny S6 study (2 epochs, 3,000 training images of mnist-sample)
+ * opens the Compare launcher; a tiny S6 study (2 epochs, all 8,000 training images of mnist-sample)
  * starts there; Runs shows it training (per-step loss, a progress bar that agrees with its
  * text); Compare draws the four variants with clickable legends, smoothing that says so, and
  * exports PNG/SVG/CSV (files checked); "Misclassified →" opens every chosen run, the S6 button
@@ -20,7 +20,7 @@ import { decode } from 'fast-png';
 import type { Browser, Download, Page } from 'playwright-core';
 import type { RunRecord } from '../../src-main/contract/api';
 import { artifact, launchChromium, missingPrerequisite, serve, type Served, watchProblems } from './helpers';
-import { fullScreenshot, layoutProblems } from './layout';
+import { fullScreenshot, layoutPass, type ViewState } from './layout';
 
 const missing = missingPrerequisite();
 const L1 = 'L1 (λ=0.00005)';
@@ -72,7 +72,7 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
     await page.getByTestId('study-launcher').waitFor({ timeout: 30_000 });
     await expect.poll(() => page.getByTestId('study-preset').inputValue(), { timeout: 30_000 }).toBe('s6');
     await page.getByTestId('study-epochs').fill('2');
-    await page.getByTestId('study-train-limit').fill('3000');
+    await page.getByTestId('study-train-limit').fill('8000');
     await page.getByTestId('study-test-limit').fill('500');
     await page.getByTestId('study-data').selectOption('mnist-sample');
     await page.getByTestId('study-start').click();
@@ -108,10 +108,10 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
     expect(await page.locator('[data-testid="run-row"][data-status="done"]').count()).toBe(4);
     // Four runs of several seconds each, polled every 0.7 s: one was seen training.
     expect(sawProgress).toBe(true);
-    // Per-step loss of a finished run: 22 steps an epoch (3,000 images less the validation tenth = 2,700, batch 128; long enough to be seen training on an idle machine), 2 epochs, kept on disk.
+    // Per-step loss of a finished run: 57 steps an epoch (8,000 images less the validation tenth = 7,200, batch 128: runs long enough to be seen training when two train at once on an idle machine), 2 epochs, kept on disk.
     await page.getByTestId('run-name').filter({ hasText: L1 }).click();
     const stepLine = page.locator('[data-testid="chart-steps"] path.nl-line:not(.nl-raw)');
-    await expect.poll(async () => ((await stepLine.first().getAttribute('d')) ?? '').split('L').length, { timeout: 30_000 }).toBe(44);
+    await expect.poll(async () => ((await stepLine.first().getAttribute('d')) ?? '').split('L').length, { timeout: 30_000 }).toBe(114);
     await page.getByTestId('sort-best').click();
     await page.getByTestId('runs-filter').fill('l1 0.00005');
     await expect.poll(() => page.getByTestId('run-row').count()).toBe(2);
@@ -197,7 +197,7 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     const problems = watchProblems(page);
     const found: string[] = [];
-    const states: { name: string; hash: string; ready: (p: Page) => Promise<unknown> }[] = [
+    const states: ViewState[] = [
       { name: 'overview', hash: '', ready: (p) => p.getByTestId('overview-recent').locator('.nl-series').first().waitFor() },
       { name: 'runs', hash: `runs?run=${l1.id}`, ready: (p) => p.locator('[data-testid="chart-steps"] .nl-series').waitFor() },
       { name: 'compare', hash: `compare?study=${studyId}`, ready: (p) => p.getByTestId('chart-val_accuracy').locator('.nl-series').first().waitFor() },
@@ -234,21 +234,7 @@ describe.skipIf(missing)(`the S6 assignment in Chromium${missing ? ` (skipped: $
         },
       },
     ];
-    for (const s of states) {
-      await page.setViewportSize({ width: 1440, height: 900 });
-      await page.goto('about:blank');
-      await page.goto(`${server.url}#/${s.hash}`);
-      await s.ready(page);
-      for (const [w, h] of [[1440, 900], [1024, 768]]) {
-        await page.setViewportSize({ width: w, height: h });
-        // Charts redraw on resize (ResizeObserver): let them settle.
-        await page.waitForTimeout(400);
-        const r = await layoutProblems(page);
-        expect(r.texts, `${s.name} at ${w}: texts measured`).toBeGreaterThan(5);
-        found.push(...r.problems.map((p) => `${s.name} ${w}×${h}: ${p}`));
-        await fullScreenshot(page, artifact(`layout-${s.name}-${w}.png`));
-      }
-    }
+    found.push(...(await layoutPass(page, server.url, states, (name, w) => artifact(`layout-${name}-${w}.png`))));
     expect(found).toEqual([]);
     expect(problems).toEqual([]);
     await page.close();
