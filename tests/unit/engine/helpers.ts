@@ -1,5 +1,9 @@
 /** Small slices of real MNIST digits shaped as multi-channel NHWC tensors for numerics tests. */
+import * as tf from '@tensorflow/tfjs-core';
 import { loadDataset } from '../../../src-main/data/dataset';
+import type { LossKind } from '../../../src-main/contract/settings';
+import type { Model } from '../../../src-main/engine/model';
+import { lossFn } from '../../../src-main/engine/regularize';
 
 /**
  * [n, h, w, c] floats in [0, 1]: image k of the sample's training split, cropped at the digit's
@@ -59,4 +63,18 @@ export function refNormalize(x: Float64Array, c: number, key: (i: number) => num
     y[i] = (gamma[ch] * (x[i] - mean.get(k)!)) / Math.sqrt(varB.get(k)! + eps) + beta[ch];
   }
   return { y, mean, varB, count };
+}
+
+/**
+ * The reference side of the engine-parity tests: data loss and every parameter's gradient by tfjs
+ * autodiff (on whichever backend is current) for one training-mode forward of `model` on [n, 28, 28, 1].
+ */
+export function autodiffStep(model: Model, x: Float32Array, labels: Int32Array, n: number, classes: number, loss: LossKind, dropoutSeed: number): { loss: number; grads: Float32Array[] } {
+  const pa = model.params();
+  return tf.tidy(() => {
+    const xt = tf.tensor4d(x, [n, 28, 28, 1]);
+    const onehot = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), 'float32') as tf.Tensor2D;
+    const { value, grads } = tf.variableGrads(() => lossFn(loss, model.forward(xt, { training: true, dropoutSeed }), onehot), pa.map((p) => p.variable));
+    return { loss: value.dataSync()[0], grads: pa.map((p) => Float32Array.from(grads[p.variable.name].dataSync())) };
+  });
 }

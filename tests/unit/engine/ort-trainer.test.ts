@@ -5,7 +5,6 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { buildModel } from '../../../src-main/engine/model';
 import { chooseEngine, dropoutMaskNchw, OrtTrainer, resolveThreads } from '../../../src-main/host/ort-trainer';
 import { dropoutMask } from '../../../src-main/engine/layers';
-import { lossFn } from '../../../src-main/engine/regularize';
 import { s5Spec, type ModelSpec } from '../../../src-main/engine/spec';
 import { fromLayers } from '../model/legacy';
 import { ghostMatrices, virtualBatchSizes } from '../../../src-main/onnx/train-graph';
@@ -15,7 +14,7 @@ import { DEFAULT_SETTINGS, type LossKind, type TrainSettings } from '../../../sr
 import { loadDataset, type Dataset } from '../../../src-main/data/dataset';
 import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
 import type { EpochMetrics } from '../../../src-main/contract/api';
-import { maxRelErr } from './helpers';
+import { autodiffStep, maxRelErr } from './helpers';
 
 let data: Dataset;
 beforeAll(async () => {
@@ -48,12 +47,7 @@ async function compareStep(spec: ModelSpec, loss: LossKind, n: number, seed = 7)
   const b = buildModel(spec, seed);
   const pa = a.params();
   await tf.setBackend('cpu');
-  const ref = tf.tidy(() => {
-    const xt = tf.tensor4d(x, [n, 28, 28, 1]);
-    const onehot = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes), 'float32') as tf.Tensor2D;
-    const { value, grads } = tf.variableGrads(() => lossFn(loss, a.forward(xt, { training: true, dropoutSeed }), onehot), pa.map((p) => p.variable));
-    return { loss: value.dataSync()[0], grads: pa.map((p) => Float32Array.from(grads[p.variable.name].dataSync())) };
-  });
+  const ref = autodiffStep(a, x, labels, n, spec.classes, loss, dropoutSeed);
   const bnA = a.bnStats();
   a.dispose();
   await tf.setBackend('wasm');

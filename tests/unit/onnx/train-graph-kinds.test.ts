@@ -25,6 +25,7 @@ import { channelStats, gatherBatch } from '../../../src-main/data/normalize';
 import { assertValidGraph } from '../../../src-main/model';
 import { buildTrainGraph } from '../../../src-main/onnx/train-graph';
 import { s5Spec } from '../../../src-main/engine/spec';
+import { autodiffStep } from '../engine/helpers';
 import onnxProto from 'onnx-proto';
 
 let data: Dataset;
@@ -160,12 +161,7 @@ async function compareStep(g: ResolvedGraph, loss: LossKind, n: number) {
   const a = buildModel(g, 3);
   const b = buildModel(g, 3);
   const pa = a.params();
-  const ref = tf.tidy(() => {
-    const xt = tf.tensor4d(x, [n, 28, 28, 1]);
-    const onehot = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), g.classes), 'float32') as tf.Tensor2D;
-    const { value, grads } = tf.variableGrads(() => lossFn(loss, a.forward(xt, { training: true, dropoutSeed }), onehot), pa.map((p) => p.variable));
-    return { loss: value.dataSync()[0], grads: pa.map((p) => Float32Array.from(grads[p.variable.name].dataSync())) };
-  });
+  const ref = autodiffStep(a, x, labels, n, g.classes, loss, dropoutSeed);
   const bnA = a.bnStats();
   a.dispose();
   const trainer = await OrtTrainer.create(g, loss, 1);
