@@ -14,6 +14,7 @@ import type { LossKind, TrainSettings } from '../contract/settings';
 import type { EngineChoice } from '../engine/step-engine';
 import { buildTrainGraph, ghostMatrices, trainGraphUnsupported, virtualBatchSizes, type TrainGraph } from '../onnx/train-graph';
 import { exportOnnx, hwioToOihw } from '../onnx/export';
+import { oihwToHwio } from '../onnx/import';
 import { lossAndCorrect, nhwcToNchw, sessionOptions } from '../onnx/io';
 import type { Split } from '../data/dataset';
 import { gatherBatch } from '../data/normalize';
@@ -68,15 +69,6 @@ export function dropoutMaskNchw(out: Float32Array, n: number, [c, h, w]: [number
   return out;
 }
 
-/** OIHW → tfjs [kh, kw, in, out]. */
-function oihwToHwio(k: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
-  const out = new Float32Array(k.length);
-  for (let o = 0; o < cout; o++)
-    for (let i = 0; i < cin; i++)
-      for (let y = 0; y < kh; y++)
-        for (let x = 0; x < kw; x++) out[((y * kw + x) * cin + i) * cout + o] = k[((o * cin + i) * kh + y) * kw + x];
-  return out;
-}
 
 export interface OrtStepResult {
   loss: number;
@@ -208,7 +200,9 @@ export class OrtTrainer {
         if (i === undefined) throw new Error(`onnxruntime engine: the graph has no gradient for ${p.name}`);
         const gp = this.graph.params[i];
         const g = new Float32Array(out[`grad:${p.name}`].data as Float32Array);
-        return gp.hwio ? oihwToHwio(g, ...gp.hwio) : g;
+        if (!gp.hwio) return g;
+        const [kh, kw, cin, cout] = gp.hwio;
+        return oihwToHwio(g, cout, cin, kh, kw);
       });
       return { loss: (out.loss.data as Float32Array)[0], correct, grads };
     } finally {
