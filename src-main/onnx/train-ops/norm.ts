@@ -1,7 +1,8 @@
 /**
  * norm: batch, ghost, layer and group normalization, on images [N, C, H, W] and after a dense
  * layer on vectors [N, C] (BatchNorm1d; worked as [N, C, 1, 1], as the tfjs lowering does).
- *   BN     dγ = Σ dY·x̂, dβ = Σ dY, dX = γ/σ · (dY − dβ/M − x̂·dγ/M), M = N·H·W
+ *   BN     dγ = Σ dY·x̂, dβ = Σ dY, dX = γ/σ · (dY − dβ/M − x̂·dγ/M), M = N·H·W; forward and
+ *          backward each end in a BatchNormalization op used as a per-channel scale-and-shift
  *   ghost BN  the same per virtual batch: the means over a virtual batch's images are products
  *          with ghost_avg, broadcast back to its images with ghost_ind
  *   layer / group norm  per image and group of C/G channels (layer: G = 1), g = dY·γ:
@@ -22,8 +23,8 @@ export const norm: TrainLowering<'norm'> = {
     const n = (op: string, ins: string[], attrs: Parameters<StepBuilder['n']>[3] = [], out?: string) => b.n(op, name, ins, attrs, out);
     const gamma = b.param({ name: `${name}/gamma`, shape: [c] });
     const beta = b.param({ name: `${name}/beta`, shape: [c] });
-    const gr = n('Reshape', [gamma, b.channelShape()]);
-    const affine = (xhat: string) => n('Add', [n('Mul', [xhat, gr]), n('Reshape', [beta, b.channelShape()])]);
+    const gammaC11 = () => n('Reshape', [gamma, b.channelShape()]);
+    const affine = (xhat: string, gr: string) => n('Add', [n('Mul', [xhat, gr]), n('Reshape', [beta, b.channelShape()])]);
     const invStd = (variance: string) => n('Reciprocal', [n('Sqrt', [n('Add', [variance, b.scalar(`${name}/eps`, node.norm.eps)])])]);
     const out = (y4: string) => (vector ? n('Reshape', [y4, b.flat()]) : y4);
     const gradIn = (dx4: string) => (vector ? n('Reshape', [dx4, b.flat()]) : dx4);
@@ -41,8 +42,9 @@ export const norm: TrainLowering<'norm'> = {
       const inv = invStd(n('ReduceMean', [n('Mul', [xc, xc])], lastAxis));
       const xhatG = n('Mul', [xc, inv]);
       const xhat = n('Reshape', [xhatG, n('Shape', [x])]);
+      const gr = gammaC11();
       return {
-        y: out(affine(xhat)),
+        y: out(affine(xhat, gr)),
         backward(dyIn, [needX]) {
           const dy = gradOut(dyIn);
           b.sumNhw(name, dy, `grad:${name}/beta`);
@@ -69,11 +71,12 @@ export const norm: TrainLowering<'norm'> = {
       const variance = n('MatMul', [avg, hwMean(n('Mul', [xc, xc]))], [], `var:${name}`);
       const inv = toImages(invStd(variance));
       const xhat = n('Mul', [xc, inv]);
+      const gr = gammaC11();
       b.output(`mean:${name}`, ['G', c]);
       b.output(`var:${name}`, ['G', c]);
       b.batchNorms.push({ name, channels: c, perImage, virtualBatch: vb });
       return {
-        y: out(affine(xhat)),
+        y: out(affine(xhat, gr)),
         backward(dyIn, [needX]) {
           const dy = gradOut(dyIn);
           b.sumNhw(name, dy, `grad:${name}/beta`);
@@ -88,31 +91,43 @@ export const norm: TrainLowering<'norm'> = {
       };
     }
 
+    // Batch BN. The centred input xc is the one full-size tensor kept for the backward pass; the
+    // scale-and-shift xc·γ/σ + β is one BatchNormalization pass fed the batch statistics (mean 0,
+    // since xc is centred), instead of three passes (·1/σ, ·γ, +β) over a stored x̂.
     const axes = [{ name: 'axes', ints: [0, 2, 3] }];
     const mean = n('ReduceMean', [x], axes);
     const xc = n('Sub', [x, mean]);
     const variance = n('ReduceMean', [n('Mul', [xc, xc])], axes);
-    const inv = invStd(variance);
-    const xhat = n('Mul', [xc, inv]);
     const flatC = b.ints(`${name}/shape_c`, [c]);
     n('Reshape', [mean, flatC], [], `mean:${name}`);
-    n('Reshape', [variance, flatC], [], `var:${name}`);
+    const varC = n('Reshape', [variance, flatC], [], `var:${name}`);
     b.output(`mean:${name}`, [c]);
     b.output(`var:${name}`, [c]);
     b.batchNorms.push({ name, channels: c, perImage });
+    const zeros = b.floats(`${name}/zeros`, [c], new Float32Array(c));
+    const bn = (t: string, scale: string, shift: string, variance_: string, eps: number) =>
+      n('BatchNormalization', [t, scale, shift, zeros, variance_], [{ name: 'epsilon', f: eps }]);
+    const y = bn(xc, gamma, beta, varC, node.norm.eps);
     return {
-      y: out(affine(xhat)),
+      y: out(y),
       backward(dyIn, [needX]) {
         const dy = gradOut(dyIn);
+        // With x̂ = xc/σ: dβ = Σ dY, dγ = Σ dY·x̂ = (1/σ)·Σ dY·xc and
+        // dX = γ/σ · (dY − dβ/M − x̂·dγ/M) = k1·dY + (k2·xc + k3),
+        // k1 = γ/σ, k2 = −k1·dγ/(σ·M), k3 = −k1·dβ/M (per channel); k2·xc + k3 is one
+        // BatchNormalization pass (mean 0, variance 1, ε = 0).
+        const inv = invStd(varC);
         const dbeta = b.sumNhw(name, dy, `grad:${name}/beta`);
-        const dgamma = b.sumNhw(name, n('Mul', [dy, xhat]), `grad:${name}/gamma`);
+        const dgamma = n('Mul', [b.sumNhw(name, n('Mul', [dy, xc])), inv], [], `grad:${name}/gamma`);
         if (!needX) return [null];
-        // 1/M = inv_n / (H·W)
         const invM = n('Mul', [b.invN, b.scalar(`${name}/inv_hw`, 1 / perImage)]);
-        const b4 = n('Mul', [n('Reshape', [dbeta, b.channelShape()]), invM]);
-        const g4 = n('Mul', [n('Reshape', [dgamma, b.channelShape()]), invM]);
-        const inner = n('Sub', [n('Sub', [dy, b4]), n('Mul', [xhat, g4])]);
-        return [gradIn(n('Mul', [inner, n('Mul', [gr, inv])]))];
+        const k1 = n('Mul', [gamma, inv]);
+        const k1M = n('Neg', [n('Mul', [k1, invM])]);
+        const k2 = n('Mul', [n('Mul', [k1M, dgamma]), inv]);
+        const k3 = n('Mul', [k1M, dbeta]);
+        const ones = b.floats(`${name}/ones`, [c], new Float32Array(c).fill(1));
+        const dx = n('Add', [n('Mul', [dy, n('Reshape', [k1, b.channelShape()])]), bn(xc, k2, k3, ones, 0)]);
+        return [gradIn(dx)];
       },
     };
   },
