@@ -3,8 +3,7 @@
  *   dX = ConvTranspose(dY, W) with the same pads, strides, dilations and groups, and
  *        output_padding = the rows/columns the forward window never reached
  *        ((H + pads − d·(k−1) − 1) mod s), so dX has X's shape.
- *   dW   stride 1, one group (every S5 conv): one batched MatMul over the kernel offsets' shifted
- *        copies of X (matmulFilterGrad);
+ *   dW   stride 1, one group (every S5 conv): one batched MatMul per kernel offset (matmulFilterGrad);
  *        otherwise a Conv with the roles swapped (swappedFilterGrad).
  *   db = Σ dY over N, H, W
  */
@@ -31,8 +30,7 @@ interface Geometry {
  * grid, both flattened over images·Hp·Wp, the kernel tap (a, b) is an offset of d·(a·Wp + b):
  * dW[:, :, a, b] = Xf[:, off:off+L] · dYf[0:L, :], where L stops where dYf holds only padding.
  * The batch is split in S = 2 halves (1 for an odd batch): the products become one batched MatMul
- * [S, kh·kw·Cin, L]·[S, L, Cout] (the taps' shifted copies stacked), whose halves MLAS runs on
- * separate threads, summed over S.
+ * [S, Cin, L]·[S, L, Cout], whose halves MLAS runs on separate threads, summed over S.
  * Stride 1 and one group only.
  */
 function matmulFilterGrad(b: StepBuilder, name: string, x: string, dy: string, geo: Geometry): string {
@@ -65,13 +63,11 @@ function matmulFilterGrad(b: StepBuilder, name: string, x: string, dy: string, g
         shifted.push(b.n('Slice', name, [xf, st, b.n('Add', name, [len, st]), axis2]));
       }
   }
-  // The shifted copies stacked tap-major, [S, kh·kw·Cin, L], times dY in one MatMul: MLAS packs dY
-  // once instead of once per tap (nine [Cin, L]·[L, Cout] products were 4–13% slower per S5 step).
-  // After the sum over S, [kh·kw·Cin, Cout] is the HWIO kernel, transposed to the OIHW layout
-  // the input has.
+  // One product per tap, [Cin, Cout] each after the sum over S, stacked tap-major:
+  // [kh·kw·Cin, Cout] is the HWIO kernel, transposed to the OIHW layout the input has.
   const axis0 = b.ints(`${name}/axis0`, [0]);
-  const stacked = shifted.length === 1 ? shifted[0] : b.n('Concat', name, shifted, [{ name: 'axis', i: 1 }]);
-  const dwFlat = b.n('ReduceSum', name, [b.n('MatMul', name, [stacked, gL]), axis0], [{ name: 'keepdims', i: 0 }]);
+  const perTap = shifted.map((sh) => b.n('ReduceSum', name, [b.n('MatMul', name, [sh, gL]), axis0], [{ name: 'keepdims', i: 0 }]));
+  const dwFlat = perTap.length === 1 ? perTap[0] : b.n('Concat', name, perTap, [{ name: 'axis', i: 0 }]);
   const dw4 = b.n('Reshape', name, [dwFlat, b.ints(`${name}/shape_kkio`, [kh, kw, cin, cout])]);
   return b.n('Transpose', name, [dw4], [{ name: 'perm', ints: [3, 2, 0, 1] }], `grad:${name}/kernel`);
 }
