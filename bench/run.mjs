@@ -47,13 +47,13 @@ const log = (s) => { if (!json) console.log(s); };
 async function bundle() {
   const { build } = await import('rolldown');
   await build({
-    input: { 'train-bench': join(root, 'bench', 'train-bench.ts'), 'trainrun-bench': join(root, 'bench', 'trainrun-bench.ts') },
+    input: { 'train-bench': join(root, 'bench', 'train-bench.ts'), 'trainrun-bench': join(root, 'bench', 'trainrun-bench.ts'), 'step-profile': join(root, 'bench', 'step-profile.ts') },
     platform: 'node',
     external: [/^@tensorflow\/[^/]+$/, 'mnist', 'onnxruntime-node', 'onnx-proto', /^node:/],
     output: { dir: outDir, format: 'esm', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs' },
     logLevel: 'silent',
   });
-  return { train: join(outDir, 'train-bench.mjs'), trainer: join(outDir, 'trainrun-bench.mjs') };
+  return { train: join(outDir, 'train-bench.mjs'), trainer: join(outDir, 'trainrun-bench.mjs'), profile: join(outDir, 'step-profile.mjs') };
 }
 
 function runCase(script, name, args, env = {}) {
@@ -128,6 +128,8 @@ if (want('trainer')) {
     ratio_onnxruntime_vs_pytorch_1_thread: ratio(cases[0], p1),
     ratio_onnxruntime_vs_pytorch_2_threads: ratio(cases[1], p2),
     ratio_tfjs_wasm_vs_pytorch_1_thread: ratio(cases[2], p1),
+    // Where the onnxruntime step's time goes (ONNX Runtime's profiler, 1 thread): op types, layers, nodes.
+    onnxruntime_profile: runCase(scripts.profile, 'onnxruntime step profile, threads 1', ['--json', '--steps', quick ? '10' : '30', '--top', '12']),
   };
 }
 if (want('onnx')) {
