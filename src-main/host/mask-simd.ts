@@ -152,14 +152,21 @@ export class SimdMasks {
 
   /**
    * The pixels p < hw4 (hw rounded down to a multiple of 4) of `out` ([n, c, h, w], NCHW), as
-   * dropoutMaskNchw draws them. The caller draws the pixels from hw4 on.
+   * dropoutMaskNchw draws them, and returns hw4; the caller draws the pixels from there on (from 0
+   * where the module's memory cannot grow to the mask).
    */
   draw(out: Float32Array, n: number, c: number, hw: number, seed: number, threshold: number, scale: number): number {
     const hw4 = hw - (hw % 4);
     if (hw4 === 0) return 0;
     const bytes = n * c * hw * 4;
     const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    if (bytes > have) {
+      try {
+        this.memory.grow(Math.ceil((bytes - have) / 65536));
+      } catch {
+        return 0; // past what a wasm32 memory holds: the caller draws it all in JavaScript
+      }
+    }
     const bits = new Int32Array(new Float32Array([scale]).buffer)[0];
     this.fn(0, n, c, hw, hw4, seed | 0, threshold | 0, bits);
     out.set(new Float32Array(this.memory.buffer, 0, n * c * hw));
