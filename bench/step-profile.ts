@@ -1,10 +1,10 @@
 /**
- * Where the onnxruntime training step spends its time: the S5 step graph (default settings) on
+ * Where the onnxruntime training step spends its time: the S5 step graph (or --model's; default settings) on
  * real MNIST digits, batch 128, run `--steps` times with ONNX Runtime's profiler on, then the
  * kernel time summed per op type, per layer and per node, slowest first, with the share of the
  * step. bench/run.mjs bundles it (`--only trainer` runs it as `onnxruntime_profile`).
  *
- *   node step-profile.mjs [--threads 1] [--steps 40] [--batch 128] [--top 25] [--json]
+ *   node step-profile.mjs [--model s5|resnet-tiny|separable|mlp|FILE] [--threads 1] [--steps 40] [--batch 128] [--top 25] [--json]
  */
 import * as ort from 'onnxruntime-node';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { loadDataset } from '../src-main/data/dataset';
 import { buildTrainGraph } from '../src-main/onnx/train-graph';
-import { s5Spec } from '../src-main/engine/spec';
+import { specForSettings } from '../src-main/engine/spec';
 import { DEFAULT_SETTINGS } from '../src-main/contract/settings';
 import { dropoutMaskNchw } from '../src-main/host/ort-trainer';
 
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const steps = Number(arg('steps', '40'));
   const n = Number(arg('batch', '128'));
   const top = Number(arg('top', '25'));
-  const spec = s5Spec(DEFAULT_SETTINGS);
+  const spec = specForSettings({ ...DEFAULT_SETTINGS, model: arg('model', 's5') }, [28, 28, 1], 10);
   const graph = buildTrainGraph(spec, 'ce');
   const prefix = join(tmpdir(), `normlab-step-profile-${process.pid}`);
   const session = await ort.InferenceSession.create(graph.bytes, {
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   };
   if (process.argv.includes('--json')) console.log(JSON.stringify(out));
   else {
-    console.log(`step ${out.wall_ms_per_step} ms wall, ${out.cpu_ms_per_step} ms CPU, ${out.kernel_ms_per_step} ms in kernels, ${out.nodes} nodes, ${threads} thread(s), batch ${n}`);
+    console.log(`${arg('model', 's5')}: step ${out.wall_ms_per_step} ms wall, ${out.cpu_ms_per_step} ms CPU, ${out.kernel_ms_per_step} ms in kernels, ${out.nodes} nodes, ${threads} thread(s), batch ${n}`);
     console.log('by op type:'); for (const r of out.by_op) console.log(`  ${r.name.padEnd(22)} ${r.ms.toFixed(3).padStart(8)} ms  ${(r.share * 100).toFixed(1)}%`);
     console.log('by layer:'); for (const r of out.by_layer) console.log(`  ${r.name.padEnd(22)} ${r.ms.toFixed(3).padStart(8)} ms  ${(r.share * 100).toFixed(1)}%`);
     console.log('slowest nodes:'); for (const r of out.by_node) console.log(`  ${r.node.padEnd(40)} ${r.op.padEnd(16)} ${r.ms.toFixed(3)} ms`);
