@@ -105,8 +105,8 @@ export const norm: TrainLowering<'norm'> = {
     b.output(`var:${name}`, [c]);
     b.batchNorms.push({ name, channels: c, perImage });
     const zeros = b.floats(`${name}/zeros`, [c], new Float32Array(c));
-    const bn = (t: string, scale: string, shift: string, variance_: string, eps: number) =>
-      n('BatchNormalization', [t, scale, shift, zeros, variance_], [{ name: 'epsilon', f: eps }]);
+    const bn = (t: string, scale: string, shift: string, v: string, eps: number) =>
+      n('BatchNormalization', [t, scale, shift, zeros, v], [{ name: 'epsilon', f: eps }]);
     const y = bn(xc, gamma, beta, varC, node.norm.eps);
     return {
       y: out(y),
